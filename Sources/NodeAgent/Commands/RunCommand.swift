@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// `node-agent run`: the daemon.
+///
+/// Every flag is also a key of the `--config` file (the same name without dashes). Values are validated by
+/// ``SettingKey``; a refused value exits with status 2 and a message naming the key and the allowed values.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the node agent (the default subcommand).",
+        discussion: """
+            Every flag below can also be set in the --config YAML file under the same name without dashes, \
+            e.g. `proxy-mode: iptables`. Lists are comma-separated or YAML sequences. \
+            Durations are written as kubelet writes them: 500ms, 30s, 1m30s.
+            """
+    )
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("YAML file with settings; flags given on the command line win.", valueName: "file"))
+    var configFile: String?
+
+    @Option(help: ArgumentHelp("Halves to run: kubelet, proxy, or both. (default: kubelet,proxy)", valueName: "list"))
+    var components: String?
+
+    @Option(help: ArgumentHelp("kubeconfig for the apiserver. Without one (and no KUBECONFIG or in-cluster config) the kubelet runs standalone on --pod-manifest-path.", valueName: "file"))
+    var kubeconfig: String?
+
+    @Option(name: .customLong("hostname-override"), help: ArgumentHelp("Node name to use instead of the hostname.", valueName: "name"))
+    var hostnameOverride: String?
+
+    @Option(name: .customLong("node-ip"), help: ArgumentHelp("The node's IP address(es), IPv4 and/or IPv6, comma-separated. (default: the default-route interface's)", valueName: "ip"))
+    var nodeIP: String?
+
+    @Option(name: .customLong("pod-manifest-path"), help: ArgumentHelp("Folder of static pod manifests (YAML or JSON).", valueName: "dir"))
+    var podManifestPath: String?
+
+    @Option(name: .customLong("root-dir"), help: ArgumentHelp("Folder for the agent's state. (default: /var/lib/node-agent)", valueName: "dir"))
+    var rootDir: String?
+
+    @Option(name: .customLong("proxy-mode"), help: ArgumentHelp("ipvs or iptables. ipvs falls back to iptables when the kernel has no ip_vs. (default: ipvs)", valueName: "mode"))
+    var proxyMode: String?
+
+    @Option(name: .customLong("ipvs-scheduler"), help: ArgumentHelp("IPVS scheduler: rr, lc, dh, sh, sed, nq, wrr, wlc, lblc, lblcr, mh. (default: rr)", valueName: "name"))
+    var ipvsScheduler: String?
+
+    @Option(name: .customLong("ipvs-sync-period"), help: ArgumentHelp("Full resync period of the IPVS rules. (default: 30s)", valueName: "duration"))
+    var ipvsSyncPeriod: String?
+
+    @Option(name: .customLong("ipvs-min-sync-period"), help: ArgumentHelp("Minimum time between IPVS syncs. (default: 0s)", valueName: "duration"))
+    var ipvsMinSyncPeriod: String?
+
+    @Option(name: .customLong("iptables-sync-period"), help: ArgumentHelp("Full resync period of the nf_tables rules. (default: 30s)", valueName: "duration"))
+    var iptablesSyncPeriod: String?
+
+    @Option(name: .customLong("iptables-min-sync-period"), help: ArgumentHelp("Minimum time between nf_tables syncs. (default: 1s)", valueName: "duration"))
+    var iptablesMinSyncPeriod: String?
+
+    @Option(name: .customLong("cluster-cidr"), help: ArgumentHelp("The pods' CIDR(s); traffic from outside it to a service is masqueraded.", valueName: "cidr"))
+    var clusterCIDR: String?
+
+    @Option(name: .customLong("healthz-bind-address"), help: ArgumentHelp("Where /healthz, /livez, /readyz, /metrics and /status are served. (default: 127.0.0.1:10248)", valueName: "host:port"))
+    var healthzBindAddress: String?
+
+    @Option(name: .customLong("metrics-bind-address"), help: ArgumentHelp("Where kube-proxy's /metrics is served; \"\" disables. (default: 127.0.0.1:10249)", valueName: "host:port"))
+    var metricsBindAddress: String?
+
+    @Option(name: .customLong("container-runtime-endpoint"), help: ArgumentHelp("containerd's socket. (default: unix:///run/containerd/containerd.sock)", valueName: "endpoint"))
+    var containerRuntimeEndpoint: String?
+
+    @Option(name: .customLong("cni-conf-dir"), help: ArgumentHelp("CNI network configurations. (default: /etc/cni/net.d)", valueName: "dir"))
+    var cniConfDir: String?
+
+    @Option(name: .customLong("cni-bin-dir"), help: ArgumentHelp("CNI plugin binaries. (default: /opt/cni/bin)", valueName: "dir"))
+    var cniBinDir: String?
+
+    @Option(name: .customLong("v"), help: ArgumentHelp("Log verbosity as klog counts it: 0-3 info, 4-5 debug, 6+ trace. (default: 0)", valueName: "level"))
+    var verbosity: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical. Overrides --v.", valueName: "level"))
+    var logLevel: String?
+
+    /// The flags given, as `(key, value)` pairs in the order of ``SettingKey/all``.
+    var flagValues: [(key: String, value: String)] {
+        allFlags.compactMap { key, value in value.map { (key: key, value: $0) } }
+    }
+
+    /// The setting key of every flag, whether given or not.
+    static var flagKeys: [String] { (try? RunCommand.parse([]))?.allFlags.map(\.0) ?? [] }
+
+    private var allFlags: [(String, String?)] {
+        [
+            ("components", components), ("kubeconfig", kubeconfig), ("hostname-override", hostnameOverride),
+            ("node-ip", nodeIP), ("pod-manifest-path", podManifestPath), ("root-dir", rootDir),
+            ("proxy-mode", proxyMode), ("ipvs-scheduler", ipvsScheduler), ("ipvs-sync-period", ipvsSyncPeriod),
+            ("ipvs-min-sync-period", ipvsMinSyncPeriod), ("iptables-sync-period", iptablesSyncPeriod),
+            ("iptables-min-sync-period", iptablesMinSyncPeriod), ("cluster-cidr", clusterCIDR),
+            ("healthz-bind-address", healthzBindAddress), ("metrics-bind-address", metricsBindAddress),
+            ("container-runtime-endpoint", containerRuntimeEndpoint), ("cni-conf-dir", cniConfDir),
+            ("cni-bin-dir", cniBinDir), ("v", verbosity), ("log-level", logLevel),
+        ]
+    }
+
+    /// Defaults, then the config file, then flags.
+    /// - Throws: `ValidationError` naming the file, line or flag and the allowed values.
+    func resolveSettings() throws -> AgentSettings {
+        do {
+            let file = try configFile.map { path throws(ConfigFileError) in try ConfigFile(contentsOf: path) }
+            return try AgentSettings.resolve(file: file, flags: flagValues)
+        } catch let error as ConfigFileError {
+            throw ValidationError(error.description)
+        } catch let error as SettingError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() async throws {
+        let settings = try resolveSettings()
+        let level = settings.effectiveLogLevel
+        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, level: level) }
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+
+        var logger = Logger(label: "agent")
+        logger.logLevel = level
+        let agent = Agent(settings: settings, logger: logger, metrics: metrics, notifier: SystemdNotifier())
+        logger.info(
+            "starting node-agent",
+            metadata: [
+                "version": "\(AgentVersion.version)", "node": "\(agent.nodeName)",
+                "components": "\(settings.components.sorted().map(\.rawValue).joined(separator: ","))",
+            ]
+        )
+        try await agent.makeServiceGroup().run()
+        logger.info("node-agent stopped")
+    }
+}

@@ -1,0 +1,59 @@
+import CRI
+import IPVS
+import Logging
+import Proxy
+
+/// Which halves of the node agent run. An operator can replace the kubelet or kube-proxy one at a time.
+enum Component: String, Sendable, CaseIterable, Hashable, Comparable {
+    case kubelet
+    case proxy
+
+    static func < (lhs: Component, rhs: Component) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Every setting of `node-agent run`, with kubelet's and kube-proxy's defaults.
+///
+/// Values arrive as text from three places, in rising priority: these defaults, the `--config` YAML file,
+/// then command-line flags. ``SettingKey`` is the one table that parses and validates them, so a value is
+/// refused with the same message wherever it came from.
+struct AgentSettings: Sendable, Equatable {
+    var components: Set<Component> = Set(Component.allCases)
+    var kubeconfig: String? = nil
+    var hostnameOverride: String? = nil
+    var nodeIPs: [String] = []
+    var podManifestPath: String? = nil
+    var rootDirectory = "/var/lib/node-agent"
+
+    // kube-proxy
+    var proxyMode: ProxyMode = .ipvs
+    var ipvsScheduler: Scheduler = .rr
+    var ipvsSyncPeriod: Duration = .seconds(30)
+    var ipvsMinSyncPeriod: Duration = .zero
+    var iptablesSyncPeriod: Duration = .seconds(30)
+    var iptablesMinSyncPeriod: Duration = .seconds(1)
+    var clusterCIDRs: [String] = []
+
+    // Endpoints of the daemon itself
+    var healthzBindAddress = BindAddress(host: "127.0.0.1", port: 10248)
+    var metricsBindAddress: BindAddress? = BindAddress(host: "127.0.0.1", port: 10249)
+
+    // Container runtime and networking
+    var containerRuntimeEndpoint: RuntimeEndpoint = .containerdDefault
+    var cniConfDir = "/etc/cni/net.d"
+    var cniBinDir = "/opt/cni/bin"
+
+    // Logging
+    var verbosity = 0
+    var logLevel: Logger.Level? = nil
+
+    /// The level logs are written at: `--log-level` when given, else derived from klog's `--v`
+    /// (0–3 info, 4–5 debug, 6 and above trace).
+    var effectiveLogLevel: Logger.Level {
+        if let logLevel { return logLevel }
+        switch verbosity {
+        case ..<4: return .info
+        case 4...5: return .debug
+        default: return .trace
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import CRI
+import Foundation
+import IPVS
+import Logging
+import Proxy
+
+/// A value that could not be accepted for a setting: names the key, where it came from and what is allowed.
+struct SettingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The setting's name, as the flag spells it without dashes (`proxy-mode`).
+    var key: String
+    /// The text that was refused.
+    var value: String
+    /// Where the value came from: `--proxy-mode` or `/etc/node-agent/config.yaml:7`.
+    var source: String
+    /// What would have been accepted.
+    var expected: String
+
+    var description: String {
+        "invalid value \"\(value)\" for \(key) (from \(source)): expected \(expected)"
+    }
+}
+
+/// One setting: its name (the flag's, without dashes, which is also its key in the config file),
+/// and how a text value is parsed into ``AgentSettings``.
+struct SettingKey: Sendable {
+    var name: String
+    var apply: @Sendable (inout AgentSettings, String) -> Result<Void, Refusal>
+
+    /// Why a value was refused: what the key accepts.
+    struct Refusal: Error {
+        var expected: String
+    }
+
+    /// Applies `value` to `settings`, or throws a ``SettingError`` naming the key and `source`.
+    func apply(_ value: String, to settings: inout AgentSettings, source: String) throws(SettingError) {
+        if case .failure(let refusal) = apply(&settings, value) {
+            throw SettingError(key: name, value: value, source: source, expected: refusal.expected)
+        }
+    }
+
+    /// Every key `node-agent run` knows, in the order `--help` lists them.
+    static let all: [SettingKey] = [
+        list("components", expected: "a comma-separated list of \(Component.allCases.map(\.rawValue).joined(separator: ", "))") { settings, items in
+            var components = Set<Component>()
+            for item in items {
+                guard let component = Component(rawValue: item) else { return false }
+                components.insert(component)
+            }
+            guard !components.isEmpty else { return false }
+            settings.components = components
+            return true
+        },
+        path("kubeconfig") { $0.kubeconfig = $1 },
+        string("hostname-override") { $0.hostnameOverride = $1 },
+        list("node-ip", expected: "one IP address, or an IPv4 and an IPv6 address separated by a comma") { settings, items in
+            guard items.allSatisfy(IPAddressText.isValid) else { return false }
+            settings.nodeIPs = items
+            return true
+        },
+        path("pod-manifest-path") { $0.podManifestPath = $1 },
+        path("root-dir") { $0.rootDirectory = $1 },
+        choice("proxy-mode", ProxyMode.self) { $0.proxyMode = $1 },
+        choice("ipvs-scheduler", Scheduler.self) { $0.ipvsScheduler = $1 },
+        duration("ipvs-sync-period", positive: true) { $0.ipvsSyncPeriod = $1 },
+        duration("ipvs-min-sync-period") { $0.ipvsMinSyncPeriod = $1 },
+        duration("iptables-sync-period", positive: true) { $0.iptablesSyncPeriod = $1 },
+        duration("iptables-min-sync-period") { $0.iptablesMinSyncPeriod = $1 },
+        list("cluster-cidr", expected: "one CIDR such as 10.244.0.0/16, or an IPv4 and an IPv6 CIDR separated by a comma") { settings, items in
+            guard items.allSatisfy(IPAddressText.isValidCIDR) else { return false }
+            settings.clusterCIDRs = items
+            return true
+        },
+        bind("healthz-bind-address", optional: false) { $0.healthzBindAddress = $1! },
+        bind("metrics-bind-address", optional: true) { $0.metricsBindAddress = $1 },
+        SettingKey(name: "container-runtime-endpoint") { settings, value in
+            guard let endpoint = RuntimeEndpoint(parsing: value) else {
+                return .failure(Refusal(expected: "unix:///path/to/socket, e.g. unix:///run/containerd/containerd.sock"))
+            }
+            settings.containerRuntimeEndpoint = endpoint
+            return .success(())
+        },
+        path("cni-conf-dir") { $0.cniConfDir = $1 },
+        path("cni-bin-dir") { $0.cniBinDir = $1 },
+        SettingKey(name: "v") { settings, value in
+            guard let level = Int(value), (0...10).contains(level) else {
+                return .failure(Refusal(expected: "a verbosity from 0 to 10"))
+            }
+            settings.verbosity = level
+            return .success(())
+        },
+        SettingKey(name: "log-level") { settings, value in
+            guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                return .failure(Refusal(expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+            settings.logLevel = level
+            return .success(())
+        },
+    ]
+
+    /// Looks a key up by name.
+    static func named(_ name: String) -> SettingKey? { all.first { $0.name == name } }
+
+    // MARK: Builders for the common kinds of value
+
+    private static func string(_ name: String, _ set: @escaping @Sendable (inout AgentSettings, String) -> Void) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            guard !value.isEmpty else { return .failure(Refusal(expected: "a non-empty string")) }
+            set(&settings, value)
+            return .success(())
+        }
+    }
+
+    private static func path(_ name: String, _ set: @escaping @Sendable (inout AgentSettings, String) -> Void) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            guard !value.isEmpty, !value.contains("\0") else { return .failure(Refusal(expected: "a file or folder path")) }
+            set(&settings, value)
+            return .success(())
+        }
+    }
+
+    private static func choice<Choice: RawRepresentable & CaseIterable & Sendable>(
+        _ name: String, _: Choice.Type, _ set: @escaping @Sendable (inout AgentSettings, Choice) -> Void
+    ) -> SettingKey where Choice.RawValue == String {
+        SettingKey(name: name) { settings, value in
+            guard let choice = Choice(rawValue: value) else {
+                return .failure(Refusal(expected: "one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+            set(&settings, choice)
+            return .success(())
+        }
+    }
+
+    private static func duration(
+        _ name: String, positive: Bool = false, _ set: @escaping @Sendable (inout AgentSettings, Duration) -> Void
+    ) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            guard let duration = GoDuration.parse(value), !positive || duration > .zero else {
+                return .failure(Refusal(expected: positive ? "a positive duration such as 30s or 1m" : "a duration such as 1s, 500ms or 0s"))
+            }
+            set(&settings, duration)
+            return .success(())
+        }
+    }
+
+    private static func bind(
+        _ name: String, optional: Bool, _ set: @escaping @Sendable (inout AgentSettings, BindAddress?) -> Void
+    ) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            if optional && (value.isEmpty || value == "0") {
+                set(&settings, nil)
+                return .success(())
+            }
+            guard let address = BindAddress(parsing: value), IPAddressText.isValid(address.host) || address.host == "localhost" else {
+                return .failure(Refusal(expected: "host:port such as 127.0.0.1:10248 or [::1]:10248" + (optional ? ", or \"\" to disable" : "")))
+            }
+            set(&settings, address)
+            return .success(())
+        }
+    }
+
+    private static func list(
+        _ name: String, expected: String, _ set: @escaping @Sendable (inout AgentSettings, [String]) -> Bool
+    ) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !items.isEmpty, set(&settings, items) else { return .failure(Refusal(expected: expected)) }
+            return .success(())
+        }
+    }
+}
+
+/// Validation of IP address and CIDR text, by the C library's own parser.
+enum IPAddressText {
+    static func isValid(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    static func isValidCIDR(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let bits = Int(parts[1]) else { return false }
+        let address = String(parts[0])
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, address, &v4) == 1 { return (0...32).contains(bits) }
+        if inet_pton(AF_INET6, address, &v6) == 1 { return (0...128).contains(bits) }
+        return false
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Hummingbird
+import Kubelet
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
+///
+/// SIGTERM and SIGINT start a graceful shutdown bounded by ``gracefulShutdownLimit``; services still running
+/// after it are cancelled, and after ``cancellationLimit`` more the process gives up on them.
+struct Agent: Sendable {
+    static let gracefulShutdownLimit: Duration = .seconds(3)
+    static let cancellationLimit: Duration = .seconds(1)
+
+    var settings: AgentSettings
+    var logger: Logger
+    var metrics: PrometheusCollectorRegistry
+    var notifier: SystemdNotifier
+    var registry = HealthRegistry()
+    var startTime = Date()
+
+    /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
+    var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
+
+    var nodeName: String { NodeName.resolve(override: settings.hostnameOverride) }
+
+    /// Builds the services in start order. The status server announces readiness to systemd once bound.
+    func makeServices() -> [any Service] {
+        let server = StatusServer(
+            identity: .init(nodeName: nodeName, components: settings.components.sorted(), startTime: startTime),
+            registry: registry,
+            metrics: metrics
+        )
+        var services: [any Service] = []
+        let statusLogger = logger.with(label: "status")
+        let bound = settings.healthzBindAddress
+        let notifier = self.notifier
+        let onBound = onStatusServerBound
+        services.append(
+            Application(
+                router: server.makeRouter(),
+                configuration: .init(address: .hostname(bound.host, port: bound.port), serverName: nil),
+                onServerRunning: { channel in
+                    let actual = BindAddress(host: bound.host, port: channel.localAddress?.port ?? bound.port)
+                    statusLogger.info("status server listening", metadata: ["address": "\(actual)"])
+                    onBound(actual)
+                    do {
+                        try notifier.ready(status: "serving status on \(actual)")
+                    } catch {
+                        statusLogger.warning("cannot notify systemd", metadata: ["error": "\(error)"])
+                    }
+                },
+                logger: statusLogger
+            )
+        )
+        if let metricsAddress = settings.metricsBindAddress, metricsAddress.port == 0 || metricsAddress != settings.healthzBindAddress {
+            let metricsLogger = logger.with(label: "metrics")
+            services.append(
+                Application(
+                    router: server.makeMetricsRouter(),
+                    configuration: .init(address: .hostname(metricsAddress.host, port: metricsAddress.port), serverName: nil),
+                    onServerRunning: { channel in
+                        metricsLogger.info(
+                            "metrics server listening",
+                            metadata: ["address": "\(BindAddress(host: metricsAddress.host, port: channel.localAddress?.port ?? 0))"]
+                        )
+                    },
+                    logger: metricsLogger
+                )
+            )
+        }
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: logger.with(label: "systemd")))
+        return services
+    }
+
+    /// Runs until SIGTERM/SIGINT (or until `group` is shut down by the caller).
+    func makeServiceGroup() -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(
+            services: makeServices().map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger.with(label: "agent")
+        )
+        configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
+        configuration.maximumCancellationDuration = Self.cancellationLimit
+        return ServiceGroup(configuration: configuration)
+    }
+}
+
+/// Sends systemd `WATCHDOG=1` at half of `WATCHDOG_USEC` while the liveness checks pass, and `STOPPING=1`
+/// when graceful shutdown begins. A wedged daemon thus stops pinging and systemd restarts it.
+struct SystemdLifecycleService: Service {
+    var notifier: SystemdNotifier
+    var registry: HealthRegistry
+    var logger: Logger
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            if let interval = notifier.watchdogInterval {
+                group.addTask {
+                    while !Task.isCancelled {
+                        let failing = await registry.evaluate(.liveness).filter { !$0.healthy }
+                        if failing.isEmpty {
+                            try? notifier.watchdog()
+                        } else {
+                            logger.warning(
+                                "liveness failing, withholding the systemd watchdog ping",
+                                metadata: ["checks": "\(failing.map(\.name).joined(separator: ","))"]
+                            )
+                        }
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                logger.info("graceful shutdown started")
+                do {
+                    try notifier.stopping(status: "shutting down")
+                } catch {
+                    logger.warning("cannot notify systemd", metadata: ["error": "\(error)"])
+                }
+            }
+            // The shutdown watcher ends first (the watchdog loop never ends on its own); then stop the loop.
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+extension Logger {
+    /// A copy of this logger's handler under another component label, keeping level and metadata.
+    func with(label: String) -> Logger {
+        var copy = Logger(label: label)
+        copy.logLevel = logLevel
+        copy.handler.metadata = handler.metadata
+        return copy
+    }
+}
