@@ -271,7 +271,8 @@ public final class KubeClient: KubeClientProtocol {
             reason: defaultReason(code), code: code)
     }
 
-    static func defaultReason(_ code: Int) -> String {
+    /// The `Status` reason the API uses for an HTTP code.
+    public static func defaultReason(_ code: Int) -> String {
         switch code {
         case 400: "BadRequest"
         case 401: "Unauthorized"
