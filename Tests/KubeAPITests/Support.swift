@@ -6,13 +6,13 @@ import Testing
 
 /// Starts a double and a client for it, runs `body`, and tears both down.
 func withDouble<R>(
-    _ configuration: APIServerDouble.Configuration = .init(), clientCertificate: Bool? = nil,
+    _ configuration: APIServerDouble.Configuration = .init(), clientCertificate: Bool? = nil, clientLogger: Logger = testLogger(),
     _ body: (APIServerDouble, KubeClient) async throws -> R
 ) async throws -> R {
     let double = try await APIServerDouble.start(configuration)
     let client: KubeClient
     do {
-        client = try KubeClient(configuration: try double.clientConfiguration(clientCertificate: clientCertificate), logger: testLogger())
+        client = try KubeClient(configuration: try double.clientConfiguration(clientCertificate: clientCertificate), logger: clientLogger)
     } catch {
         await double.stop()
         throw error

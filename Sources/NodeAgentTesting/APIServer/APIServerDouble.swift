@@ -57,7 +57,7 @@ public final class APIServerDouble: Sendable {
     }
 
     struct Faults {
-        var failures: [(code: Int, retryAfter: Int?)] = []
+        var failures: [(code: Int, retryAfter: Int?, verb: String?)] = []
         var hold: HoldScope?
         var held: [CheckedContinuation<Void, Never>] = []
         var counts: [String: Int] = [:]
@@ -113,7 +113,8 @@ public final class APIServerDouble: Sendable {
         }
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
+        // Hummingbird logs cancelled child channels as errors on every stop; keep them unless debugging.
+        quiet.logLevel = logger.logLevel <= .debug ? logger.logLevel : .critical
         let app = Application(
             responder: responder, server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
@@ -166,10 +167,14 @@ public final class APIServerDouble: Sendable {
     /// Forgets the event history: a watch from any older resourceVersion answers 410 Expired.
     public func compactHistory() { store.compact() }
 
-    /// The next `count` API requests (not discovery) fail with `status` (500, 429 ...), optionally with Retry-After.
-    public func failNext(_ count: Int, status: Int, retryAfterSeconds: Int? = nil) {
-        faults.withLock { $0.failures.append(contentsOf: Array(repeating: (status, retryAfterSeconds), count: count)) }
+    /// The next `count` API requests (not discovery; only `verb` ones such as `WATCH` when given) fail with
+    /// `status` (500, 429 ...), optionally with Retry-After. Failures queue in order.
+    public func failNext(_ count: Int, status: Int, retryAfterSeconds: Int? = nil, verb: String? = nil) {
+        faults.withLock { $0.failures.append(contentsOf: Array(repeating: (status, retryAfterSeconds, verb), count: count)) }
     }
+
+    /// Writes raw bytes (say, a malformed event) to every open watch.
+    public func injectRawWatchEvent(_ text: String) { store.injectRaw(text + "\n") }
 
     /// Stalls matching requests (before they are served) until ``release()``.
     public func hold(_ scope: HoldScope) {
@@ -326,12 +331,8 @@ public final class APIServerDouble: Sendable {
     // MARK: Serving
 
     /// Applies faults to an API request; returns a failure to answer with, if any.
-    func admit(isWatch: Bool, isResource: Bool) async -> APIFailure? {
-        let (failure, mustHold) = faults.withLock { faults -> ((Int, Int?)?, Bool) in
-            let hold = faults.hold.map { $0 == .all || ($0 == .watches && isWatch) } ?? false
-            if isResource, !faults.failures.isEmpty { return (faults.failures.removeFirst(), hold) }
-            return (nil, hold)
-        }
+    func admit(verb: String, isWatch: Bool, isResource: Bool) async -> APIFailure? {
+        let mustHold = faults.withLock { faults in faults.hold.map { $0 == .all || ($0 == .watches && isWatch) } ?? false }
         if mustHold {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = faults.withLock { faults -> Bool in
@@ -342,10 +343,14 @@ public final class APIServerDouble: Sendable {
                 if resumeNow { continuation.resume() }
             }
         }
-        if let (code, retryAfter) = failure {
-            var failure = APIFailure(code, KubeClient.defaultReason(code), "injected failure \(code)")
-            failure.status.details = retryAfter.map { StatusDetails(retryAfterSeconds: $0) }
-            return failure
+        let failure = faults.withLock { faults -> (code: Int, retryAfter: Int?, verb: String?)? in
+            guard isResource, let first = faults.failures.first, first.verb == nil || first.verb == verb else { return nil }
+            return faults.failures.removeFirst()
+        }
+        if let failure {
+            var refusal = APIFailure(failure.code, KubeClient.defaultReason(failure.code), "injected failure \(failure.code)")
+            refusal.status.details = failure.retryAfter.map { StatusDetails(retryAfterSeconds: $0) }
+            return refusal
         }
         return nil
     }

@@ -93,7 +93,7 @@ struct DoubleResponder: HTTPResponder {
             return Self.json(405, Status(message: "the server does not allow this method on the requested resource", reason: "MethodNotAllowed", code: 405))
         }
         double.count(verb, resource.id)
-        if let failure = await double.admit(isWatch: isWatch, isResource: true) {
+        if let failure = await double.admit(verb: verb, isWatch: isWatch, isResource: true) {
             var response = Self.json(failure.status.code ?? 500, failure.status)
             if let retryAfter = failure.status.details?.retryAfterSeconds { response.headers[.retryAfter] = String(retryAfter) }
             return response

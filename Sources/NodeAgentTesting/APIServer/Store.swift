@@ -747,6 +747,13 @@ final class Store: Sendable {
         return watchers.count
     }
 
+    /// Writes raw bytes to every open watch.
+    func injectRaw(_ text: String) {
+        state.withLock { state in
+            for watcher in state.watchers.values { watcher.continuation.yield(ByteBuffer(string: text)) }
+        }
+    }
+
     var openWatchCount: Int { state.withLock { $0.watchers.count } }
 
     /// Forgets all history: any watch from an older version answers 410 Expired.
