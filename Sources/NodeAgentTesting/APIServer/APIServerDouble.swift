@@ -37,6 +37,8 @@ public final class APIServerDouble: Sendable {
         public var tls: TLSMode = .none
         /// When set, every request must carry `Authorization: Bearer <token>` (or a client certificate).
         public var bearerToken: String?
+        /// Names and addresses in the server certificate; nil means localhost, 127.0.0.1, ::1 and ``host``.
+        public var certificateHosts: [String]?
         /// Events kept for watches; a watch from an older resourceVersion gets 410 Expired.
         public var historyLimit: Int = 1000
         /// How often a watch that asked for bookmarks gets one.
@@ -94,7 +96,7 @@ public final class APIServerDouble: Sendable {
     public static func start(_ configuration: Configuration = Configuration(), logger: Logger = Logger(label: "apiserver-double")) async throws
         -> APIServerDouble
     {
-        let pki: TestPKI? = configuration.tls == .none ? nil : try TestPKI(hosts: ["localhost", "127.0.0.1", "::1", configuration.host])
+        let pki: TestPKI? = configuration.tls == .none ? nil : try TestPKI(hosts: configuration.certificateHosts ?? ["localhost", "127.0.0.1", "::1", configuration.host])
         let store = Store(historyLimit: configuration.historyLimit, now: { Date() })
         let box = DoubleBox()
         let responder = DoubleResponder(box: box)
