@@ -17,7 +17,7 @@ struct TLSTests {
 
     @Test("a server that requires client certificates refuses a client without one")
     func missingClientCertificate() async throws {
-        var configuration = APIServerDouble.Configuration(tls: .clientCertificates)
+        let configuration = APIServerDouble.Configuration(tls: .clientCertificates)
         let double = try await APIServerDouble.start(configuration)
         var clientConfiguration = try double.clientConfiguration(clientCertificate: false)
         clientConfiguration.requestTimeout = .seconds(5)

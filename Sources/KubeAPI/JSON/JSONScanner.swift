@@ -186,6 +186,16 @@ public struct JSONStreamFramer: Sendable {
                 position += 1
                 continue
             }
+            if let start = objectStart, position - start >= maximumObjectSize {
+                // Too big to be an event: report it and resynchronise at the next newline.
+                frames.append(.garbage(Array(buffer[start..<min(start + 256, position)])))
+                objectStart = nil
+                depth = 0
+                inString = false
+                escaped = false
+                skippingGarbage = position
+                continue
+            }
             if objectStart == nil {
                 switch byte {
                 case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
@@ -223,14 +233,6 @@ public struct JSONStreamFramer: Sendable {
             default: break
             }
             position += 1
-            if let start = objectStart, position - start > maximumObjectSize {
-                frames.append(.garbage(Array(buffer[start..<min(start + 256, position)])))
-                objectStart = nil
-                depth = 0
-                inString = false
-                escaped = false
-                skippingGarbage = position
-            }
         }
         // Drop consumed bytes so the buffer holds only the unfinished object.
         let keepFrom = objectStart ?? skippingGarbage ?? position
