@@ -6,6 +6,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
 ///
@@ -76,11 +77,12 @@ struct Agent: Sendable {
         return services
     }
 
-    /// Runs until SIGTERM/SIGINT (or until `group` is shut down by the caller).
-    func makeServiceGroup() -> ServiceGroup {
+    /// The group that runs every service until one of `signals` (SIGTERM and SIGINT for the daemon) or until
+    /// the caller triggers a graceful shutdown.
+    func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: makeServices().map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: signals,
             logger: logger.with(label: "agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
