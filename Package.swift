@@ -45,6 +45,9 @@ let package = Package(
             providers: [.apt(["libnftables-dev"])]
         ),
 
+        // Small glibc shims for what Glibc's module map leaves out (<sys/timex.h>).
+        .target(name: "CAgentShims"),
+
         // MARK: Kernel- and runtime-facing targets (know nothing of Kubernetes)
         .target(
             name: "IPVS",
@@ -103,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "NodeAgent",
             dependencies: [
-                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables", "CAgentShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
