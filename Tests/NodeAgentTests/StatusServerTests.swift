@@ -23,7 +23,8 @@ struct StatusServerTests {
         var settings = try AgentSettings.resolve(file: nil, flags: [("healthz-bind-address", "127.0.0.1:0"), ("metrics-bind-address", "")])
         settings.hostnameOverride = "node-a"
         let (addresses, continuation) = AsyncStream<BindAddress>.makeStream()
-        var agent = Agent(settings: settings, logger: LogRecorder().logger(label: "agent"), metrics: metrics, notifier: SystemdNotifier(environment: [:]))
+        let recorder = LogRecorder()
+        var agent = Agent(settings: settings, makeLogger: { recorder.logger(label: $0, level: .info) }, metrics: metrics, notifier: SystemdNotifier(environment: [:]))
         agent.onStatusServerBound = { continuation.yield($0) }
         for check in checks { agent.registry.register(check) }
         for reporter in reporters { agent.registry.register(reporter) }

@@ -17,7 +17,8 @@ struct Agent: Sendable {
     static let cancellationLimit: Duration = .seconds(1)
 
     var settings: AgentSettings
-    var logger: Logger
+    /// Makes the logger of one component (`status`, `kubelet`, `proxy`, ...); the label is the component.
+    var makeLogger: @Sendable (String) -> Logger
     var metrics: PrometheusCollectorRegistry
     var notifier: SystemdNotifier
     var registry = HealthRegistry()
@@ -36,7 +37,7 @@ struct Agent: Sendable {
             metrics: metrics
         )
         var services: [any Service] = []
-        let statusLogger = logger.with(label: "status")
+        let statusLogger = makeLogger("status")
         let bound = settings.healthzBindAddress
         let notifier = self.notifier
         let onBound = onStatusServerBound
@@ -58,7 +59,7 @@ struct Agent: Sendable {
             )
         )
         if let metricsAddress = settings.metricsBindAddress, metricsAddress.port == 0 || metricsAddress != settings.healthzBindAddress {
-            let metricsLogger = logger.with(label: "metrics")
+            let metricsLogger = makeLogger("metrics")
             services.append(
                 Application(
                     router: server.makeMetricsRouter(),
@@ -73,7 +74,7 @@ struct Agent: Sendable {
                 )
             )
         }
-        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: logger.with(label: "systemd")))
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
         return services
     }
 
@@ -83,7 +84,7 @@ struct Agent: Sendable {
         var configuration = ServiceGroupConfiguration(
             services: makeServices().map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: signals,
-            logger: logger.with(label: "agent")
+            logger: makeLogger("agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
         configuration.maximumCancellationDuration = Self.cancellationLimit
@@ -129,15 +130,5 @@ struct SystemdLifecycleService: Service {
             _ = await group.next()
             group.cancelAll()
         }
-    }
-}
-
-extension Logger {
-    /// A copy of this logger's handler under another component label, keeping level and metadata.
-    func with(label: String) -> Logger {
-        var copy = Logger(label: label)
-        copy.logLevel = logLevel
-        copy.handler.metadata = handler.metadata
-        return copy
     }
 }
