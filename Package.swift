@@ -114,6 +114,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -130,6 +131,11 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(
+            name: "KubeletTests",
+            dependencies: ["Kubelet", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "NodeAgentTests",
             dependencies: [

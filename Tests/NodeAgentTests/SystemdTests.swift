@@ -100,6 +100,9 @@ struct SystemdTests {
         let port = try #require(ready.split(separator: ":").last.flatMap { Int($0) })
         let health = try Command.run(["curl", "-s", "-m", "5", "http://127.0.0.1:\(port)/healthz"])
         #expect(health == "ok\n")
+        let status = try Command.output([binary, "status", "--address", "127.0.0.1:\(port)"])
+        #expect(status.status == 0, "\(status)")
+        #expect(status.stdout.contains("on node test-node: healthy"))
         // The watchdog pings at half of WATCHDOG_USEC while liveness holds.
         #expect(socket.receive() == "WATCHDOG=1")
 
