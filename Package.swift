@@ -48,6 +48,9 @@ let package = Package(
             providers: [.apt(["libnftables-dev"])]
         ),
 
+        // Small glibc shims for what Glibc's module map leaves out (<sys/timex.h>).
+        .target(name: "CAgentShims"),
+
         // MARK: Kernel- and runtime-facing targets (know nothing of Kubernetes)
         .target(
             name: "IPVS",
@@ -107,13 +110,15 @@ let package = Package(
         .executableTarget(
             name: "NodeAgent",
             dependencies: [
-                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables", "CAgentShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -158,6 +163,11 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(
+            name: "KubeletTests",
+            dependencies: ["Kubelet", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "NodeAgentTests",
             dependencies: [
