@@ -127,6 +127,14 @@ public actor CLIContainerRuntime: ContainerRuntime {
         return configuration.idPrefix + bytes.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// True for IDs this runtime made: its prefix then 16 hex digits (so sweeps never touch a neighbour's objects
+    /// that merely share the prefix).
+    nonisolated func isOwnID(_ id: String) -> Bool {
+        guard id.hasPrefix(configuration.idPrefix) else { return false }
+        let rest = id.dropFirst(configuration.idPrefix.count)
+        return rest.count == 16 && rest.allSatisfy(\.isHexDigit)
+    }
+
     static func validate(_ config: PodSandboxConfig) throws {
         let object = "pod \(config.pod)"
         for (field, value) in [("metadata.name", config.pod.name), ("metadata.namespace", config.pod.namespace), ("metadata.uid", config.pod.uid)] {
@@ -563,7 +571,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         var report = RecoveryReport()
         let prefix = configuration.idPrefix
         // Sandboxes from their records.
-        for id in store.ids() where id.hasPrefix(prefix) && sandboxes[id] == nil {
+        for id in store.ids() where isOwnID(id) && sandboxes[id] == nil {
             guard var record = store.load(id), record.phase != .creating else {
                 await sweepSandbox(id, record: store.load(id))
                 report.removedSandboxes.append(id)
@@ -591,7 +599,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         }
         // Containers from their labels.
         let tasks = try await wrap("tasks") { try await cli.tasks() }
-        for id in try await wrap("containers", { try await cli.containerIDs() }) where id.hasPrefix(prefix) && containers[id] == nil {
+        for id in try await wrap("containers", { try await cli.containerIDs() }) where isOwnID(id) && containers[id] == nil {
             guard let info = try await wrap("container \(id)", { try await cli.container(id) }), info.labels[RuntimeLabels.managedBy] == prefix else { continue }
             let labels = info.labels
             guard let sandboxID = labels[RuntimeLabels.sandboxID], sandboxes[sandboxID] != nil else {
@@ -632,14 +640,14 @@ public actor CLIContainerRuntime: ContainerRuntime {
         // Running containers whose task stopped while we were away are reaped now.
         await refresh(Array(containers.keys), tasks: tasks)
         // Network namespaces and CNI allocations with our prefix and no sandbox.
-        let netnsNames = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter { $0.hasPrefix(prefix) }
+        let netnsNames = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter { isOwnID($0) }
         let live = Set(sandboxes.values.compactMap(\.netnsName))
         for name in netnsNames where !live.contains(name) {
             await releaseAllocation(containerID: name, netnsName: name)
             _ = try? await runner.run(CommandInvocation("ip", ["netns", "delete", name], timeout: configuration.requestTimeout))
             report.removedNetworkNamespaces.append(name)
         }
-        for owner in Self.hostLocalOwners(configuration.cniConfDirectory) where owner.hasPrefix(prefix) && sandboxes[owner]?.cniResult == nil {
+        for owner in Self.hostLocalOwners(configuration.cniConfDirectory) where isOwnID(owner) && sandboxes[owner]?.cniResult == nil {
             await releaseAllocation(containerID: owner, netnsName: nil)
             report.releasedAllocations.append(owner)
         }

@@ -213,7 +213,7 @@ public struct CtrCLI: RuntimeCLI {
     public func exec(_ id: String, execID: String, command: [String], user: UInt32?, timeout: Duration) async throws -> ExecResult {
         var arguments = ["tasks", "exec", "--exec-id", execID]
         if let user { arguments += ["--user", String(user)] }
-        let call = invocation(arguments + [id, "--"] + command, timeout: timeout)
+        let call = invocation(arguments + [id] + command, timeout: timeout)
         do {
             let result = try await runner.run(call)
             if result.status != 0 && result.stderr.contains("ctr:") && Self.isNotFound(result) { throw CommandError.failed(call, result) }

@@ -130,7 +130,12 @@ public struct SubprocessCommandRunner: CommandRunning {
 
     public init(outputLimit: Int = 64 << 20) {
         self.outputLimit = outputLimit
+        // A child that exits before reading its stdin (a CNI plugin failing early) must surface as EPIPE on the
+        // write, not kill the daemon with SIGPIPE.
+        _ = Self.ignoreSIGPIPE
     }
+
+    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     public func run(_ invocation: CommandInvocation) async throws -> CommandResult {
         let configuration = Self.configuration(for: invocation)
