@@ -58,16 +58,12 @@ struct LogFile {
         written = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
     }
 
-    /// Renames the full file aside as `<path>.<UTC time>` and removes the oldest rotated files beyond `maxFiles - 1`.
+    /// Renames the full file aside as `<path>.<UTC time with nanoseconds>` and removes the oldest rotated files beyond `maxFiles - 1`.
     mutating func rotate() {
         close(descriptor)
-        var target = path + "." + timestamp("%Y%m%d-%H%M%S", nanos: false)
-        var suffix = 1
-        while access(target, F_OK) == 0 {
-            target = path + "." + timestamp("%Y%m%d-%H%M%S", nanos: false) + ".\(suffix)"
-            suffix += 1
-        }
-        rename(path, target)
+        // `<path>.20261127-073249.306684728`: unique, and sorting by name sorts by age.
+        let stamp = String(timestamp("%Y%m%d-%H%M%S", nanos: true).dropLast())
+        rename(path, path + "." + stamp)
         let slash = path.lastIndex(of: "/") ?? path.startIndex
         let directory = slash == path.startIndex ? "." : String(path[..<slash])
         let base = String(path[path.index(after: slash)...]) + "."

@@ -26,7 +26,8 @@ public struct CtrCLI: RuntimeCLI {
     }
 
     private func invocation(_ arguments: [String], timeout: Duration? = nil) -> CommandInvocation {
-        CommandInvocation(executable, ["--address", socket, "--namespace", namespace] + arguments, timeout: timeout ?? self.timeout)
+        CommandInvocation(
+            executable, ["--address", socket, "--namespace", namespace, "--connect-timeout", "5s"] + arguments, timeout: timeout ?? self.timeout)
     }
 
     @discardableResult
