@@ -47,6 +47,11 @@ public struct ContainerRuntimeError: Error, Sendable, CustomStringConvertible {
         return text
     }
 
+    /// An error of `kind` as the real runtime raises it, for test doubles (`FakeContainerRuntime`).
+    public static func fake(_ kind: Kind, _ object: String, field: String? = nil) -> Self {
+        Self(kind, object: object, field: field, "reported by the fake runtime")
+    }
+
     static func invalidImageName(_ reference: String, _ why: String) -> Self {
         Self(.invalidImageName, object: "image \"\(reference)\"", field: "image", "not a valid image reference: \(why)")
     }
