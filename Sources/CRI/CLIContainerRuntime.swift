@@ -19,6 +19,10 @@ public actor CLIContainerRuntime: ContainerRuntime {
 
     private var sandboxes: [String: SandboxRecord] = [:]
     private var containers: [String: ContainerStatus] = [:]
+    /// Created containers not yet started: containerd gets them on start, in one `ctr run` (see ``createContainer(in:config:)``).
+    private var pending: [String: CLIContainerSpec] = [:]
+    /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
+    private var imageCache: [String: ImageStatus] = [:]
     private var tracker = ExitTracker()
     private var subscribers: [UUID: AsyncStream<ContainerExit>.Continuation] = [:]
     private var recovered = false
@@ -78,7 +82,9 @@ public actor CLIContainerRuntime: ContainerRuntime {
 
     public func imageStatus(_ image: String) async throws -> ImageStatus? {
         let reference = try ImageReference(parsing: image).description
-        return try await wrap("image \(reference)") { try await cli.image(reference) }
+        let status = try await wrap("image \(reference)") { try await cli.image(reference) }
+        imageCache[reference] = status
+        return status
     }
 
     public func pullImage(_ image: String) async throws -> ImageStatus {
@@ -88,6 +94,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         logger.info("pulling image", metadata: ["image": "\(reference)"])
         do {
             let status = try await cli.pull(reference, logger: logger)
+            imageCache[reference] = status
             logger.info("pulled image", metadata: ["image": "\(reference)", "digest": "\(status.digest)"])
             return status
         } catch let error as CommandError {
@@ -161,18 +168,33 @@ public actor CLIContainerRuntime: ContainerRuntime {
         try store.save(record)
         var attachment: CNIPluginRunner.Attachment?
         do {
-            let paths = try await namespaces.create(name: id, hostname: config.hostname, stateDirectory: directory, hostNetwork: config.hostNetwork)
-            record.netnsName = config.hostNetwork ? nil : id
-            record.utsPath = paths.uts
-            record.ipcPath = paths.ipc
-            record.status.networkNamespacePath = paths.network
-            if let network, let netns = paths.network {
-                record.cniConfig = network.source.isEmpty ? nil : (try? String(contentsOfFile: network.source, encoding: .utf8))
+            let netns = config.hostNetwork ? nil : try await namespaces.createNetwork(name: id)
+            record.netnsName = netns == nil ? nil : id
+            record.status.networkNamespacePath = netns
+            record.utsPath = directory + "/uts"
+            record.ipcPath = directory + "/ipc"
+            if let network, let netns {
+                record.cniConfig = try? String(contentsOfFile: network.source, encoding: .utf8)
                 record.cniSource = network.source
                 try store.save(record)
-                let attach = CNIPluginRunner.Attachment(containerID: id, netnsPath: netns, pod: config.pod)
-                attachment = attach
-                let result = try await cniRunner.add(network, attach, logger: logger)
+                attachment = CNIPluginRunner.Attachment(containerID: id, netnsPath: netns, pod: config.pod)
+            }
+            // Loopback, the UTS/IPC namespaces and CNI ADD touch different things: do them at once.
+            async let local: Void = namespaces.createLocal(
+                name: netns == nil ? nil : id, hostname: config.hostname, stateDirectory: directory)
+            let result: CNIResult?
+            do {
+                if let network, let attachment {
+                    result = try await cniRunner.add(network, attachment, logger: logger)
+                } else {
+                    result = nil
+                }
+            } catch {
+                try? await local
+                throw error
+            }
+            try await local
+            if let result {
                 record.cniResult = result.json
                 record.status.podIPs = result.ips
             }
@@ -321,8 +343,15 @@ public actor CLIContainerRuntime: ContainerRuntime {
             throw ContainerRuntimeError(.invalidConfig, object: object, field: "env[\(index)].name", "must be non-empty and hold no '='")
         }
         let reference = try ImageReference(parsing: config.image).description
-        guard let image = try await wrap(object, { try await cli.image(reference) }) else {
+        var image = imageCache[reference]
+        if image == nil { image = try await imageStatus(reference) }
+        guard let image else {
             throw ContainerRuntimeError.imageNotFound(reference)
+        }
+        guard let loggerPath = configuration.resolvedLoggerPath() else {
+            throw ContainerRuntimeError(
+                .invalidConfig, object: object, field: "--container-log-driver",
+                "node-agent-logger was not found beside the node-agent binary nor on PATH; install it there")
         }
         var processArgs: [String] = []
         if !config.command.isEmpty {
@@ -361,15 +390,24 @@ public actor CLIContainerRuntime: ContainerRuntime {
             id: id, image: reference, processArgs: processArgs, env: config.env, workingDirectory: config.workingDirectory, mounts: mounts,
             labels: labels, namespaces: namespacePaths, hostNetwork: hostNetwork, hostname: record.status.config.hostname,
             resources: config.resources, user: config.user, group: config.group, readOnlyRootFilesystem: config.readOnlyRootFilesystem,
-            privileged: config.privileged)
+            privileged: config.privileged, logURI: logURI(loggerPath: loggerPath, logPath: logPath))
         try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try await wrap(object) { try await cli.create(spec) }
+        // containerd gets the container on start, created and started by one `ctr run --detach`: a created
+        // container is a validated spec held here (every check above ran now, so create fails where CRI would).
+        // This saves a CLI round trip per container; a created-but-unstarted container does not survive a restart,
+        // which the kubelet treats like a container that was never created.
+        pending[id] = spec
         containers[id] = ContainerStatus(
             id: id, sandboxID: sandboxID, pod: pod, name: config.name, attempt: config.attempt, state: .created, image: reference,
             imageDigest: image.digest, createdAt: Date(), logPath: logPath, labels: labels)
         tracker.watch(id)
         logger.debug("container created", metadata: ["container": "\(id)", "name": "\(config.name)", "pod": "\(pod)"])
         return id
+    }
+
+    /// containerd's binary log driver URI for the logger program.
+    private nonisolated func logURI(loggerPath: String, logPath: String) -> String {
+        "binary://\(loggerPath)?path=\(logPath)&max-size=\(configuration.logMaxSize)&max-files=\(configuration.logMaxFiles)"
     }
 
     private func container(_ id: String) throws -> ContainerStatus {
@@ -383,14 +421,18 @@ public actor CLIContainerRuntime: ContainerRuntime {
         guard status.state == .created else {
             throw ContainerRuntimeError(.invalidState, object: "container \(id)", "only a created container can start (state \(status.state.rawValue))")
         }
-        guard let loggerPath = configuration.resolvedLoggerPath() else {
-            throw ContainerRuntimeError(
-                .invalidConfig, object: "container \(id)", field: "--container-log-driver",
-                "node-agent-logger was not found beside the node-agent binary nor on PATH; install it there")
+        if let spec = pending[id] {
+            try await wrap("container \(id)") { try await cli.run(spec) }
+            pending[id] = nil
+        } else {
+            guard let loggerPath = configuration.resolvedLoggerPath() else {
+                throw ContainerRuntimeError(
+                    .invalidConfig, object: "container \(id)", field: "--container-log-driver",
+                    "node-agent-logger was not found beside the node-agent binary nor on PATH; install it there")
+            }
+            let uri = logURI(loggerPath: loggerPath, logPath: status.logPath ?? "/dev/null")
+            try await wrap("container \(id)") { try await cli.start(id, logURI: uri) }
         }
-        var uri = "binary://\(loggerPath)?path=\(status.logPath ?? "/dev/null")"
-        uri += "&max-size=\(configuration.logMaxSize)&max-files=\(configuration.logMaxFiles)"
-        try await wrap("container \(id)") { try await cli.start(id, logURI: uri) }
         status.state = .running
         status.startedAt = Date()
         containers[id] = status
@@ -492,6 +534,11 @@ public actor CLIContainerRuntime: ContainerRuntime {
     public func removeContainer(_ id: String) async throws {
         try await ensureRecovered()
         guard let status = containers[id] else { return }
+        if pending.removeValue(forKey: id) != nil {
+            containers[id] = nil
+            tracker.forget(id)
+            return
+        }
         if status.state == .running {
             try await wrap("container \(id)") { try await cli.kill(id, signal: "SIGKILL") }
             _ = try await waitForStop(id, within: .seconds(10))

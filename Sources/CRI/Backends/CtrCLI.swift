@@ -106,7 +106,22 @@ public struct CtrCLI: RuntimeCLI {
 
     /// The `ctr containers create` arguments for `spec`.
     public static func createArguments(_ spec: CLIContainerSpec) -> [String] {
-        var arguments = ["containers", "create"]
+        var arguments = ["containers", "create"] + flags(spec)
+        arguments += [spec.image, spec.id]
+        // `containers create` reorders flags: `--` keeps the process's own flags (`sh -c`) away from ctr.
+        if !spec.processArgs.isEmpty { arguments += ["--"] + spec.processArgs }
+        return arguments
+    }
+
+    /// The `ctr run --detach` arguments for `spec` (`run` takes everything after the ID literally).
+    public static func runArguments(_ spec: CLIContainerSpec) -> [String] {
+        var arguments = ["run", "--detach"]
+        if let logURI = spec.logURI { arguments += ["--log-uri", logURI] } else { arguments.append("--null-io") }
+        return arguments + flags(spec) + [spec.image, spec.id] + spec.processArgs
+    }
+
+    static func flags(_ spec: CLIContainerSpec) -> [String] {
+        var arguments: [String] = []
         for key in spec.labels.keys.sorted() { arguments += ["--label", "\(key)=\(spec.labels[key]!)"] }
         for variable in spec.env { arguments += ["--env", "\(variable.name)=\(variable.value)"] }
         if let directory = spec.workingDirectory { arguments += ["--cwd", directory] }
@@ -123,13 +138,15 @@ public struct CtrCLI: RuntimeCLI {
         if let shares = spec.resources.cpuShares { arguments += ["--cpu-shares", String(shares)] }
         if spec.readOnlyRootFilesystem { arguments.append("--read-only") }
         if spec.privileged { arguments.append("--privileged") }
-        arguments += [spec.image, spec.id]
-        if !spec.processArgs.isEmpty { arguments += ["--"] + spec.processArgs }
         return arguments
     }
 
     public func create(_ spec: CLIContainerSpec) async throws {
         try await checked(Self.createArguments(spec))
+    }
+
+    public func run(_ spec: CLIContainerSpec) async throws {
+        try await checked(Self.runArguments(spec))
     }
 
     public func start(_ id: String, logURI: String?) async throws {

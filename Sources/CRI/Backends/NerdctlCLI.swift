@@ -84,8 +84,8 @@ public struct NerdctlCLI: RuntimeCLI {
     }
 
     /// The `nerdctl create` arguments for `spec`.
-    public static func createArguments(_ spec: CLIContainerSpec) -> [String] {
-        var arguments = ["create", "--name", spec.id]
+    public static func createArguments(_ spec: CLIContainerSpec, command: [String] = ["create"]) -> [String] {
+        var arguments = command + ["--name", spec.id]
         for key in spec.labels.keys.sorted() { arguments += ["--label", "\(key)=\(spec.labels[key]!)"] }
         for variable in spec.env { arguments += ["--env", "\(variable.name)=\(variable.value)"] }
         if let directory = spec.workingDirectory { arguments += ["--workdir", directory] }
@@ -116,6 +116,10 @@ public struct NerdctlCLI: RuntimeCLI {
 
     public func create(_ spec: CLIContainerSpec) async throws {
         try await checked(Self.createArguments(spec))
+    }
+
+    public func run(_ spec: CLIContainerSpec) async throws {
+        try await checked(Self.createArguments(spec, command: ["run", "--detach"]))
     }
 
     public func start(_ id: String, logURI: String?) async throws {

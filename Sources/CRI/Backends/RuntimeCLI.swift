@@ -124,6 +124,8 @@ public protocol RuntimeCLI: Sendable {
     /// Pulls `reference`, logging progress lines.
     func pull(_ reference: String, logger: Logger) async throws -> ImageStatus
     func create(_ spec: CLIContainerSpec) async throws
+    /// Creates and starts the container in one call (`ctr run -d`), output to `spec.logURI`.
+    func run(_ spec: CLIContainerSpec) async throws
     /// Starts the container's task detached, its output sent to `logURI` (a `binary://` URI for the CRI logger).
     func start(_ id: String, logURI: String?) async throws
     /// IDs of all containers in the namespace.

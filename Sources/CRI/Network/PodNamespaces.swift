@@ -17,25 +17,32 @@ struct PodNamespaces: Sendable {
 
     static func netnsPath(_ name: String) -> String { "/var/run/netns/\(name)" }
 
-    /// Creates the namespaces; on failure removes whatever was made.
-    func create(name: String, hostname: String, stateDirectory: String, hostNetwork: Bool) async throws -> Paths {
+    /// Creates the pod's network namespace (`ip netns add`) and returns its path.
+    func createNetwork(name: String) async throws -> String {
+        try await runner.checked(CommandInvocation("ip", ["netns", "add", name], timeout: timeout))
+        return Self.netnsPath(name)
+    }
+
+    /// Brings loopback up in the network namespace `name` (when there is one) and creates the UTS namespace
+    /// holding `hostname` and the IPC namespace, bind-mounted at `<stateDirectory>/uts` and `/ipc`.
+    /// The caller removes everything with ``delete(name:stateDirectory:)`` on failure.
+    func createLocal(name: String?, hostname: String, stateDirectory: String) async throws {
         let uts = stateDirectory + "/uts"
         let ipc = stateDirectory + "/ipc"
-        var paths = Paths(network: nil, uts: uts, ipc: ipc)
+        async let loopback: Void = {
+            if let name { try await runner.checked(CommandInvocation("ip", ["-n", name, "link", "set", "lo", "up"], timeout: timeout)) }
+        }()
+        _ = FileManager.default.createFile(atPath: uts, contents: nil)
+        _ = FileManager.default.createFile(atPath: ipc, contents: nil)
+        let unshare: Result<String, any Error>
         do {
-            if !hostNetwork {
-                try await runner.checked(CommandInvocation("ip", ["netns", "add", name], timeout: timeout))
-                paths.network = Self.netnsPath(name)
-                try await runner.checked(CommandInvocation("ip", ["-n", name, "link", "set", "lo", "up"], timeout: timeout))
-            }
-            _ = FileManager.default.createFile(atPath: uts, contents: nil)
-            _ = FileManager.default.createFile(atPath: ipc, contents: nil)
-            try await runner.checked(CommandInvocation("unshare", ["--uts=\(uts)", "--ipc=\(ipc)", "hostname", hostname], timeout: timeout))
+            unshare = .success(
+                try await runner.checked(CommandInvocation("unshare", ["--uts=\(uts)", "--ipc=\(ipc)", "hostname", hostname], timeout: timeout)))
         } catch {
-            await delete(name: hostNetwork ? nil : name, stateDirectory: stateDirectory)
-            throw error
+            unshare = .failure(error)
         }
-        return paths
+        try await loopback
+        _ = try unshare.get()
     }
 
     /// Unmounts and removes the namespaces; quiet about what is already gone.
