@@ -24,8 +24,9 @@ public actor CLIContainerRuntime: ContainerRuntime {
     /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
     private var imageCache: [String: ImageStatus] = [:]
     private var tracker = ExitTracker()
-    private var subscribers: [UUID: AsyncStream<ContainerExit>.Continuation] = [:]
-    private var recovered = false
+    private nonisolated let subscribers = ExitSubscribers()
+    /// The one recovery run; every call waits for it before touching anything, so a sweep never races a creation.
+    private var recovery: Task<RecoveryReport, any Error>?
 
     /// Creates a runtime; nothing is touched until the first call (``recover()`` runs implicitly then).
     /// - Parameter cli: the CLI backend; nil builds ctr or nerdctl per the configuration.
@@ -75,7 +76,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
     }
 
     private func ensureRecovered() async throws {
-        if !recovered { _ = try await recover() }
+        _ = try await recover()
     }
 
     // MARK: Images
@@ -484,7 +485,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             logger.info(
                 "container exited",
                 metadata: ["container": "\(exit.containerID)", "exitCode": "\(exit.exitCode)", "source": "\(exit.source.rawValue)"])
-            for continuation in subscribers.values { continuation.yield(exit) }
+            subscribers.yield(exit)
         }
     }
 
@@ -584,16 +585,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
 
     // MARK: Exit events
 
-    public nonisolated func exitEvents() -> AsyncStream<ContainerExit> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ContainerExit.self)
-        let key = UUID()
-        Task { await self.subscribe(key, continuation) }
-        continuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
-        return stream
-    }
-
-    private func subscribe(_ key: UUID, _ continuation: AsyncStream<ContainerExit>.Continuation) { subscribers[key] = continuation }
-    private func unsubscribe(_ key: UUID) { subscribers[key] = nil }
+    public nonisolated func exitEvents() -> AsyncStream<ContainerExit> { subscribers.subscribe() }
 
     // MARK: Recovery and cleanup
 
@@ -611,10 +603,22 @@ public actor CLIContainerRuntime: ContainerRuntime {
     /// it) and sweeping away what a crash left half-made: `creating` sandboxes, containers whose sandbox is gone,
     /// netns and CNI allocations with this runtime's prefix and no sandbox.
     /// - Throws: `.runtimeUnavailable` when containerd does not answer.
+    /// Runs once per instance; later calls return the first run's report (a failed run is retried).
     @discardableResult
     public func recover() async throws -> RecoveryReport {
+        if let recovery { return try await recovery.value }
+        let task = Task { try await self.performRecovery() }
+        recovery = task
+        do {
+            return try await task.value
+        } catch {
+            recovery = nil
+            throw error
+        }
+    }
+
+    private func performRecovery() async throws -> RecoveryReport {
         try await wrap("containerd") { try await cli.ping() }
-        recovered = true
         var report = RecoveryReport()
         let prefix = configuration.idPrefix
         // Sandboxes from their records.

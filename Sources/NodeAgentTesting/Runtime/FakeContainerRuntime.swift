@@ -23,7 +23,7 @@ public actor FakeContainerRuntime: ContainerRuntime {
     private var failures: [Operation: any Error] = [:]
     private var execResults: [String: ExecResult] = [:]
     private var delivered: Set<String> = []
-    private var subscribers: [UUID: AsyncStream<ContainerExit>.Continuation] = [:]
+    private nonisolated let subscribers = ExitSubscribers()
     private var nextID = 0
     private var nextIP = 2
     private let now: @Sendable () -> Date
@@ -68,7 +68,7 @@ public actor FakeContainerRuntime: ContainerRuntime {
         containers[containerID] = status
         guard delivered.insert(containerID).inserted else { return }
         let event = ContainerExit(containerID: containerID, sandboxID: status.sandboxID, exitCode: code, finishedAt: status.finishedAt!, source: .events)
-        for continuation in subscribers.values { continuation.yield(event) }
+        subscribers.yield(event)
     }
 
     private func record(_ operation: Operation, _ detail: String) throws {
@@ -224,23 +224,7 @@ public actor FakeContainerRuntime: ContainerRuntime {
 
     // MARK: Events and logs
 
-    public nonisolated func exitEvents() -> AsyncStream<ContainerExit> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ContainerExit.self)
-        let key = UUID()
-        Task { await self.subscribe(key, continuation) }
-        continuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
-        return stream
-    }
-
-    /// Like ``exitEvents()`` but registered before it returns, so no exit after the call is missed.
-    public func subscribeToExits() -> AsyncStream<ContainerExit> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ContainerExit.self)
-        subscribers[UUID()] = continuation
-        return stream
-    }
-
-    private func subscribe(_ key: UUID, _ continuation: AsyncStream<ContainerExit>.Continuation) { subscribers[key] = continuation }
-    private func unsubscribe(_ key: UUID) { subscribers[key] = nil }
+    public nonisolated func exitEvents() -> AsyncStream<ContainerExit> { subscribers.subscribe() }
 
     public nonisolated func logPath(pod: PodIdentity, containerName: String, attempt: Int) -> String {
         "/var/log/pods/\(pod.logDirectoryName)/\(containerName)/\(attempt).log"
