@@ -110,15 +110,18 @@ struct Source {
     var open = true
 
     mutating func drain(into log: inout LogFile, final: Bool) {
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            var line = pending[..<newline]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            log.record(stream: name, partial: false, line: line)
-            pending.removeSubrange(...newline)
-        }
-        while pending.count >= maxLineLength {
-            log.record(stream: name, partial: true, line: pending[..<maxLineLength])
-            pending.removeSubrange(..<maxLineLength)
+        while true {
+            if let newline = pending.prefix(maxLineLength + 1).firstIndex(of: UInt8(ascii: "\n")) {
+                var line = pending[..<newline]
+                if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                log.record(stream: name, partial: false, line: line)
+                pending.removeSubrange(...newline)
+            } else if pending.count > maxLineLength {
+                log.record(stream: name, partial: true, line: pending[..<maxLineLength])
+                pending.removeSubrange(..<maxLineLength)
+            } else {
+                break
+            }
         }
         if final && !pending.isEmpty {
             log.record(stream: name, partial: false, line: pending[...])
