@@ -21,6 +21,8 @@ public actor CLIContainerRuntime: ContainerRuntime {
     private var containers: [String: ContainerStatus] = [:]
     /// Created containers not yet started: containerd gets them on start, in one `ctr run` (see ``createContainer(in:config:)``).
     private var pending: [String: CLIContainerSpec] = [:]
+    /// Containers whose start call is in flight.
+    private var starting: Set<String> = []
     /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
     private var imageCache: [String: ImageStatus] = [:]
     private var tracker = ExitTracker()
@@ -422,27 +424,43 @@ public actor CLIContainerRuntime: ContainerRuntime {
         guard status.state == .created else {
             throw ContainerRuntimeError(.invalidState, object: "container \(id)", "only a created container can start (state \(status.state.rawValue))")
         }
-        if let spec = pending[id] {
-            try await wrap("container \(id)") { try await cli.run(spec) }
-            pending[id] = nil
-        } else {
+        let spec = pending[id]
+        var uri: String?
+        if spec == nil {
             guard let loggerPath = configuration.resolvedLoggerPath() else {
                 throw ContainerRuntimeError(
                     .invalidConfig, object: "container \(id)", field: "--container-log-driver",
                     "node-agent-logger was not found beside the node-agent binary nor on PATH; install it there")
             }
-            let uri = logURI(loggerPath: loggerPath, logPath: status.logPath ?? "/dev/null")
-            try await wrap("container \(id)") { try await cli.start(id, logURI: uri) }
+            uri = logURI(loggerPath: loggerPath, logPath: status.logPath ?? "/dev/null")
         }
+        // Running from now: an exit event may arrive before the CLI call returns (a process that ends at once).
+        // Relists leave a starting container alone until its task exists.
         status.state = .running
         status.startedAt = Date()
         containers[id] = status
+        starting.insert(id)
+        defer { starting.remove(id) }
+        do {
+            if let spec {
+                try await wrap("container \(id)") { try await cli.run(spec) }
+                pending[id] = nil
+            } else {
+                try await wrap("container \(id)") { try await cli.start(id, logURI: uri) }
+            }
+        } catch {
+            if containers[id]?.state == .running {
+                containers[id]?.state = .created
+                containers[id]?.startedAt = nil
+            }
+            throw error
+        }
     }
 
     /// Learns the state of `id`'s task now and reaps it when it has stopped.
     private func refresh(_ ids: [String], tasks: [String: CLITask]) async {
         for id in ids {
-            guard let status = containers[id], status.state == .running else { continue }
+            guard let status = containers[id], status.state == .running, !starting.contains(id) else { continue }
             let task = tasks[id]
             if task == nil || task?.status == .stopped {
                 await handle(tracker.observedStopped(id), source: .relist, task: task)
@@ -507,8 +525,11 @@ public actor CLIContainerRuntime: ContainerRuntime {
         try await ensureRecovered()
         let status = try container(id)
         guard status.state == .running else { return }
-        let signal = status.labels[RuntimeLabels.stopSignal] ?? "SIGTERM"
-        try await wrap("container \(id)") { try await cli.kill(id, signal: signal) }
+        // The pod's stop signal, else the image's STOPSIGNAL (ctr records it as a container label), else TERM.
+        var signal = status.labels[RuntimeLabels.stopSignal]
+        if signal == nil { signal = try? await cli.container(id)?.labels["io.containerd.image.config.stop-signal"] }
+        let stopSignal = signal ?? "SIGTERM"
+        try await wrap("container \(id)") { try await cli.kill(id, signal: stopSignal) }
         if try await !waitForStop(id, within: gracePeriod) {
             logger.info("grace period over, killing", metadata: ["container": "\(id)"])
             try await wrap("container \(id)") { try await cli.kill(id, signal: "SIGKILL") }

@@ -123,6 +123,7 @@ struct CNITests {
     @Test("--cni-bin-dir defaults to /opt/cni/bin with Debian's /usr/lib/cni as fallback")
     func binDirectories() {
         #expect(CNIPluginRunner.defaultBinDirectories(nil) == ["/opt/cni/bin", "/usr/lib/cni"])
+        #expect(CNIPluginRunner.defaultBinDirectories("/opt/cni/bin") == ["/opt/cni/bin", "/usr/lib/cni"])
         #expect(CNIPluginRunner.defaultBinDirectories("/a:/b") == ["/a", "/b"])
     }
 }

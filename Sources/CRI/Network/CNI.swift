@@ -106,10 +106,11 @@ public struct CNIPluginRunner: Sendable {
         self.runner = runner
     }
 
-    /// `--cni-bin-dir` resolution: the given folder, else `/opt/cni/bin`, falling back to Debian's `/usr/lib/cni`.
+    /// `--cni-bin-dir` resolution: the given folders (`:`-separated); the default `/opt/cni/bin` falls back to
+    /// Debian's `/usr/lib/cni`.
     public static func defaultBinDirectories(_ configured: String?) -> [String] {
-        if let configured { return configured.split(separator: ":").map(String.init) }
-        return ["/opt/cni/bin", "/usr/lib/cni"]
+        let directories = (configured ?? "/opt/cni/bin").split(separator: ":").map(String.init)
+        return directories == ["/opt/cni/bin"] ? ["/opt/cni/bin", "/usr/lib/cni"] : directories
     }
 
     /// What identifies one attachment.
