@@ -54,7 +54,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
                 }
             }()
         self.store = SandboxStore(root: configuration.stateDirectory + "/sandboxes")
-        self.namespaces = PodNamespaces(runner: runner, timeout: configuration.requestTimeout)
+        self.namespaces = PodNamespaces()
         self.cniRunner = CNIPluginRunner(
             binDirectories: configuration.cniBinDirectories, pluginNamespace: configuration.cniPluginNamespace,
             timeout: configuration.requestTimeout, runner: runner)
@@ -171,33 +171,18 @@ public actor CLIContainerRuntime: ContainerRuntime {
         try store.save(record)
         var attachment: CNIPluginRunner.Attachment?
         do {
-            let netns = config.hostNetwork ? nil : try await namespaces.createNetwork(name: id)
-            record.netnsName = netns == nil ? nil : id
-            record.status.networkNamespacePath = netns
-            record.utsPath = directory + "/uts"
-            record.ipcPath = directory + "/ipc"
-            if let network, let netns {
+            if let network {
+                let paths = try await namespaces.create(name: id, hostname: config.hostname, stateDirectory: directory)
+                record.netnsName = id
+                record.status.networkNamespacePath = paths.network
+                record.utsPath = paths.uts
+                record.ipcPath = paths.ipc
                 record.cniConfig = try? String(contentsOfFile: network.source, encoding: .utf8)
                 record.cniSource = network.source
                 try store.save(record)
-                attachment = CNIPluginRunner.Attachment(containerID: id, netnsPath: netns, pod: config.pod)
-            }
-            // Loopback, the UTS/IPC namespaces and CNI ADD touch different things: do them at once.
-            async let local: Void = namespaces.createLocal(
-                name: netns == nil ? nil : id, hostname: config.hostname, stateDirectory: directory)
-            let result: CNIResult?
-            do {
-                if let network, let attachment {
-                    result = try await cniRunner.add(network, attachment, logger: logger)
-                } else {
-                    result = nil
-                }
-            } catch {
-                try? await local
-                throw error
-            }
-            try await local
-            if let result {
+                let attach = CNIPluginRunner.Attachment(containerID: id, netnsPath: paths.network, pod: config.pod)
+                attachment = attach
+                let result = try await cniRunner.add(network, attach, logger: logger)
                 record.cniResult = result.json
                 record.status.podIPs = result.ips
             }
@@ -211,13 +196,11 @@ public actor CLIContainerRuntime: ContainerRuntime {
             if let network, let attachment {
                 try? await cniRunner.delete(network, attachment, previous: record.cniResult, logger: logger)
             }
-            await namespaces.delete(name: config.hostNetwork ? nil : id, stateDirectory: directory)
+            namespaces.delete(name: config.hostNetwork ? nil : id, stateDirectory: directory)
             store.remove(id)
             if let error = error as? ContainerRuntimeError { throw error }
-            if let error = error as? CommandError {
-                throw ContainerRuntimeError(.commandFailed, object: "sandbox for pod \(config.pod)", "could not create the pod's namespaces", underlying: error)
-            }
-            throw ContainerRuntimeError(.invalidState, object: "sandbox for pod \(config.pod)", "\(error)")
+            throw ContainerRuntimeError(
+                .invalidState, object: "sandbox for pod \(config.pod)", "could not create the pod's namespaces or files: \(error); is the daemon root?")
         }
         sandboxes[id] = record
         logger.info("sandbox ready", metadata: ["pod": "\(config.pod)", "sandbox": "\(id)", "ip": "\(record.status.podIPs.joined(separator: ","))"])
@@ -242,9 +225,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             let attachment = CNIPluginRunner.Attachment(containerID: record.status.id, netnsPath: PodNamespaces.netnsPath(netnsName), pod: record.status.config.pod)
             try await cniRunner.delete(network, attachment, previous: record.cniResult, logger: logger)
         }
-        if FileManager.default.fileExists(atPath: PodNamespaces.netnsPath(netnsName)) {
-            _ = try? await runner.run(CommandInvocation("ip", ["netns", "delete", netnsName], timeout: configuration.requestTimeout))
-        }
+        PodNamespaces.deleteNetwork(netnsName)
         record.cniResult = nil
         record.netnsName = nil
     }
@@ -272,7 +253,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             try await removeContainer(member.id)
         }
         try await teardownNetwork(&record)
-        await namespaces.delete(name: nil, stateDirectory: store.directory(id))
+        namespaces.delete(name: nil, stateDirectory: store.directory(id))
         store.remove(id)
         sandboxes[id] = nil
         scheduleLogRemoval(record.status.config.pod)
@@ -716,7 +697,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         let live = Set(sandboxes.values.compactMap(\.netnsName))
         for name in netnsNames where !live.contains(name) {
             await releaseAllocation(containerID: name, netnsName: name)
-            _ = try? await runner.run(CommandInvocation("ip", ["netns", "delete", name], timeout: configuration.requestTimeout))
+            PodNamespaces.deleteNetwork(name)
             report.removedNetworkNamespaces.append(name)
         }
         for owner in Self.hostLocalOwners(configuration.cniConfDirectory) where isOwnID(owner) && sandboxes[owner]?.cniResult == nil {
@@ -742,7 +723,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         } else {
             await releaseAllocation(containerID: id, netnsName: id)
         }
-        await namespaces.delete(name: id, stateDirectory: store.directory(id))
+        namespaces.delete(name: id, stateDirectory: store.directory(id))
         store.remove(id)
     }
 
