@@ -168,7 +168,9 @@ public actor CLIContainerRuntime: ContainerRuntime {
         var record = SandboxRecord(
             status: PodSandboxStatus(id: id, config: config, state: .ready, createdAt: Date(), podIPs: [], networkNamespacePath: nil),
             phase: .creating)
-        try store.save(record)
+        // The record is first written once the namespaces exist (before CNI ADD, so a crash mid-ADD can be undone);
+        // a crash before that leaves only namespaces named by the ID, which the start-up sweep removes.
+        if network == nil { try store.save(record) } else { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         var attachment: CNIPluginRunner.Attachment?
         do {
             if let network {
