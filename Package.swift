@@ -46,6 +46,9 @@ let package = Package(
             providers: [.apt(["libnftables-dev"])]
         ),
 
+        // Small glibc shims for what Glibc's module map leaves out (<sys/timex.h>).
+        .target(name: "CAgentShims"),
+
         // MARK: Kernel- and runtime-facing targets (know nothing of Kubernetes)
         .target(
             name: "IPVS",
@@ -110,13 +113,15 @@ let package = Package(
         .executableTarget(
             name: "NodeAgent",
             dependencies: [
-                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables", "CAgentShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -139,6 +144,11 @@ let package = Package(
                 "CRI", "NodeAgentTesting", "NodeAgentLogger",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubeletTests",
+            dependencies: ["Kubelet", "NodeAgentTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(
