@@ -143,6 +143,8 @@ let package = Package(
             dependencies: [
                 "CRI", "NodeAgentTesting", "NodeAgentLogger",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

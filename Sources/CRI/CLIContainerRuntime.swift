@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 
 /// The real ``ContainerRuntime``: containerd driven through its CLI (`ctr`, or `nerdctl`), pod sandboxes made of
@@ -282,21 +282,21 @@ public actor CLIContainerRuntime: ContainerRuntime {
     private func scheduleLogRemoval(_ pod: PodIdentity) {
         let directory = "\(configuration.podLogDirectory)/\(pod.logDirectoryName)"
         guard FileManager.default.fileExists(atPath: directory) else { return }
-        if configuration.logRetention <= .zero {
+        if configuration.logRetention <= Duration.zero {
             try? FileManager.default.removeItem(atPath: directory)
         } else {
             _ = FileManager.default.createFile(atPath: directory + "/.removed", contents: Data(String(Date().timeIntervalSince1970).utf8))
         }
     }
 
-    /// Deletes the log folders of removed pods whose retention has passed.
-    public func maintain() {
+    /// Deletes the log folders of removed pods whose retention has passed (by `now`).
+    public func maintain(now: Date = Date()) {
         let root = configuration.podLogDirectory
         let retention = Double(configuration.logRetention.components.seconds)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
             let marker = "\(root)/\(name)/.removed"
             guard let text = try? String(contentsOfFile: marker, encoding: .utf8), let at = Double(text) else { continue }
-            if Date().timeIntervalSince1970 - at >= retention { try? FileManager.default.removeItem(atPath: "\(root)/\(name)") }
+            if now.timeIntervalSince1970 - at >= retention { try? FileManager.default.removeItem(atPath: "\(root)/\(name)") }
         }
     }
 

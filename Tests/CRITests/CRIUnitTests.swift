@@ -330,3 +330,28 @@ struct LoggerProgramTests {
         #expect(output.status == 2 && output.stderr.contains("missing `path`"))
     }
 }
+
+@Suite("Image pull gate")
+struct PullGateTests {
+    @Test("serialized pulls wait for one another; the gate admits as many as its permits")
+    func serializes() async throws {
+        let gate = PullGate(permits: 1)
+        await gate.acquire()
+        let order = LinesBox()
+        let waiter = Task {
+            await gate.acquire()
+            order.append("second")
+            await gate.release()
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        order.append("first done")
+        await gate.release()
+        await waiter.value
+        #expect(order.all == ["first done", "second"])
+        let parallel = PullGate(permits: 2)
+        await parallel.acquire()
+        await parallel.acquire()
+        await parallel.release()
+        await parallel.release()
+    }
+}

@@ -1,6 +1,8 @@
 import CRI
 import Foundation
 import NodeAgentTesting
+import ServiceLifecycle
+import ServiceLifecycleTestKit
 import Testing
 
 /// The runtime contract, run through the nerdctl backend against a double that replays nerdctl's documented
@@ -22,7 +24,7 @@ struct NerdctlContractTests {
             _ = FileManager.default.createFile(atPath: root + "/bin/node-agent-logger", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
         }
 
-        func runtime(events: Bool = true) -> CLIContainerRuntime {
+        func runtime(events: Bool = true, retention: Duration = .seconds(60)) -> CLIContainerRuntime {
             var configuration = CLIRuntimeConfiguration()
             configuration.cli = .nerdctl
             configuration.idPrefix = "nacri-"
@@ -32,6 +34,7 @@ struct NerdctlContractTests {
             configuration.cniConfDirectory = root + "/no-cni"
             configuration.watchEvents = events
             configuration.relistInterval = .milliseconds(100)
+            configuration.logRetention = retention
             return CLIContainerRuntime(configuration: configuration, runner: double, logger: logger.logger(label: "cri"))
         }
 
@@ -158,5 +161,37 @@ struct NerdctlContractTests {
         try await runtime.startContainer(id)
         let run = try #require(bed.double.commands.first { $0.contains("run") })
         #expect(run.contains("1000:1000"))
+    }
+
+    @Test("a removed pod's logs stay for the retention period, then the maintenance pass deletes them")
+    func logRetention() async throws {
+        let bed = try Bed()
+        defer { bed.cleanUp() }
+        let runtime = bed.runtime(retention: .seconds(60))
+        let sandbox = try await runtime.runPodSandbox(Self.hostPod("logs"))
+        _ = try await runtime.createContainer(in: sandbox.id, config: shell("c", "exit 0"))
+        let directory = bed.root + "/logs/nacri_logs_uid-logs"
+        #expect(FileManager.default.fileExists(atPath: directory + "/c"))
+        try await runtime.removePodSandbox(sandbox.id)
+        await runtime.maintain(now: Date())
+        #expect(FileManager.default.fileExists(atPath: directory + "/.removed"))
+        await runtime.maintain(now: Date().addingTimeInterval(61))
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
+    @Test("the monitor service stops on graceful shutdown")
+    func monitorShutdown() async throws {
+        let bed = try Bed()
+        defer { bed.cleanUp() }
+        let runtime = bed.runtime()
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await RuntimeMonitor(runtime: runtime).run() }
+                try await Task.sleep(for: .milliseconds(200))
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(bed.double.commands.contains { $0.contains("events") })
     }
 }

@@ -324,4 +324,22 @@ struct RuntimeSystemTests {
             return error.kind == .runtimeUnavailable && error.description.contains("scripts/containerd-up")
         }
     }
+
+    @Test("a hostNetwork pod gets no netns, no CNI and no pod IP; its container sees the node's network")
+    func hostNetworkPod() async throws {
+        try await withRuntime("host") { fixture, runtime in
+            var config = SystemFixture.pod("hostnet")
+            config.hostNetwork = true
+            let sandbox = try await runtime.runPodSandbox(config)
+            #expect(sandbox.podIPs.isEmpty && sandbox.networkNamespacePath == nil)
+            #expect(fixture.allocatedIPs().isEmpty && SystemFixture.podNetworkNamespaces().isEmpty)
+            let id = try await runtime.createContainer(in: sandbox.id, config: container("c", "exec sleep 1000"))
+            try await runtime.startContainer(id)
+            let hostLinks = try Command.run(["ip", "-o", "link", "show"]).split(separator: "\n").count
+            let seen = try await runtime.exec(in: id, command: ["ip", "-o", "link", "show"], timeout: .seconds(10))
+            #expect(seen.exitCode == 0 && seen.stdout.split(separator: "\n").count == hostLinks)
+            try await runtime.removePodSandbox(sandbox.id)
+            #expect(try SystemFixture.containerdObjects().containers.isEmpty)
+        }
+    }
 }
