@@ -1,9 +1,10 @@
 public import ServiceLifecycle
 import Logging
 
-/// The runtime's long-running loop: streams task exits from the CLI's events (restarting the stream when it
-/// breaks) and relists tasks every `relistInterval`, like the kubelet's PLEG, so no exit is missed; each relist
-/// also deletes removed pods' logs past their retention.
+/// The runtime's long-running loop: first recovers the runtime's state (retrying every 2 s while containerd does
+/// not answer), then streams task exits from the CLI's events (restarting the stream when it breaks) and relists
+/// tasks every `relistInterval`, like the kubelet's PLEG, so no exit is missed; each relist also deletes removed
+/// pods' logs past their retention. Ends on graceful shutdown or cancellation.
 public struct RuntimeMonitor: Service {
     private let runtime: CLIContainerRuntime
 
@@ -12,10 +13,33 @@ public struct RuntimeMonitor: Service {
     }
 
     public func run() async throws {
+        let runtime = self.runtime
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await Self.recover(runtime)
+                await Self.watch(runtime)
+            }
+        } catch is CancellationError {
+            // Shut down while still waiting for containerd: a clean end.
+        }
+    }
+
+    /// containerd may come up after the daemon: keep trying (the kubelet reports the runtime not ready meanwhile).
+    private static func recover(_ runtime: CLIContainerRuntime) async throws {
+        while true {
+            do {
+                try await runtime.recover()
+                return
+            } catch {
+                runtime.logger.error("runtime recovery failed, retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    private static func watch(_ runtime: CLIContainerRuntime) async {
         let configuration = runtime.configuration
         let logger = runtime.logger
-        try await runtime.recover()
-        await cancelWhenGracefulShutdown {
         await withTaskGroup(of: Void.self) { group in
             if configuration.watchEvents {
                 group.addTask {
@@ -44,7 +68,6 @@ public struct RuntimeMonitor: Service {
                 }
             }
             await group.waitForAll()
-        }
         }
     }
 }
