@@ -12,7 +12,8 @@ let package = Package(
     name: "node-agent",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "node-agent", targets: ["NodeAgent"])
+        .executable(name: "node-agent", targets: ["NodeAgent"]),
+        .executable(name: "node-agent-logger", targets: ["NodeAgentLogger"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,8 +67,14 @@ let package = Package(
             name: "CRI",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // containerd's binary log driver program (CRI log format, rotation); Glibc only so it starts fast.
+        .executableTarget(
+            name: "NodeAgentLogger",
             swiftSettings: strictSettings
         ),
 
@@ -164,6 +171,16 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(
+            name: "CRITests",
+            dependencies: [
+                "CRI", "NodeAgentTesting", "NodeAgentLogger",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "KubeletTests",
             dependencies: ["Kubelet", "NodeAgentTesting"],
             swiftSettings: strictSettings
@@ -186,6 +203,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Benchmarks (not part of the test suite)
+        .executableTarget(
+            name: "CRIBench",
+            dependencies: ["CRI", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/CRIBench",
             swiftSettings: strictSettings
         ),
     ]
