@@ -33,6 +33,9 @@ public final class KubeClient: KubeClientProtocol {
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.timeout = .init(connect: .seconds(10))
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // Fail fast when the apiserver refuses connections, as client-go does: AsyncHTTPClient would otherwise keep
+        // reconnecting until the request deadline, and one heartbeat attempt would stall a whole renewal interval.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.httpVersion = .http1Only
         guard var components = URLComponents(url: configuration.server, resolvingAgainstBaseURL: false), let host = components.host else {
             throw KubeAPIError.invalidRequest("server URL \(configuration.server) has no host")
