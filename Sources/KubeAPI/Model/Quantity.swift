@@ -38,13 +38,14 @@ public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible, Ex
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Strings first: they are what the API sends, and a failed attempt costs an error value.
         let text: String
-        if let number = try? container.decode(Int64.self) {
-            text = String(number)
-        } else if let number = try? container.decode(Double.self) {
+        if let string = try? container.decode(String.self) {
+            text = string
+        } else if let number = try? container.decode(Int64.self) {
             text = String(number)
         } else {
-            text = try container.decode(String.self)
+            text = String(try container.decode(Double.self))
         }
         guard let value = Quantity.parse(text) else {
             throw DecodingError.dataCorruptedError(
