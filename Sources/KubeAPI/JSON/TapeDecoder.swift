@@ -86,13 +86,16 @@ final class Tape {
     /// The document's bytes, borrowed: a tape lives only inside ``TapeJSON/decode(_:from:)``, which does not
     /// return before decoding is done, and decoded values copy what they keep.
     let bytes: UnsafeBufferPointer<UInt8>
-    var tokens: [Token] = []
+    /// Immutable after parsing, so reads need no exclusivity checks.
+    let tokens: [Token]
 
     init(_ source: UnsafeRawBufferPointer) throws {
         bytes = source.bindMemory(to: UInt8.self)
         guard source.count < Int(Int32.max) else { throw Tape.corrupted("document larger than 2 GiB") }
+        var tokens: [Token] = []
         tokens.reserveCapacity(source.count / 6 + 4)
-        try parse(count: source.count)
+        try Tape.parse(bytes, count: source.count, into: &tokens)
+        self.tokens = tokens
     }
 
     static func corrupted(_ message: String, path: @autoclosure () -> CodingPathNode = .root) -> DecodingError {
@@ -103,7 +106,7 @@ final class Tape {
 
     private enum Expect { case value, keyOrEnd, key, colon, commaOrObjectEnd, valueOrArrayEnd, commaOrArrayEnd, done }
 
-    private func parse(count: Int) throws {
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, count: Int, into tokens: inout [Token]) throws {
         var index = 0
         var stack: [Int] = []  // token indices of open containers
         var expect = Expect.value
