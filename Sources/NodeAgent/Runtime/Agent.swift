@@ -1,5 +1,7 @@
 import Foundation
+import CRI
 import Hummingbird
+import KubeAPI
 import Kubelet
 import Logging
 import NIOCore
@@ -22,6 +24,8 @@ struct Agent: Sendable {
     var metrics: PrometheusCollectorRegistry
     var notifier: SystemdNotifier
     var registry = HealthRegistry()
+    /// The apiserver client; nil when the node runs standalone (no kubeconfig).
+    var kubeClient: KubeClient? = nil
     var startTime = Date()
 
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
@@ -74,8 +78,22 @@ struct Agent: Sendable {
                 )
             )
         }
+        if settings.components.contains(.kubelet), let kubeClient {
+            let heartbeat = HeartbeatComponent(
+                settings: settings, nodeName: nodeName, client: kubeClient, runtime: makeRuntime(), makeLogger: makeLogger)
+            heartbeat.register(in: registry)
+            services += heartbeat.services
+        }
         services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
         return services
+    }
+
+    /// The container runtime over containerd's CLI, as the settings configure it.
+    func makeRuntime() -> CLIContainerRuntime {
+        var configuration = CLIRuntimeConfiguration()
+        configuration.endpoint = settings.containerRuntimeEndpoint
+        configuration.cniConfDirectory = settings.cniConfDir
+        return CLIContainerRuntime(configuration: configuration, logger: makeLogger("cri"))
     }
 
     /// The group that runs every service until one of `signals` (SIGTERM and SIGINT for the daemon) or until

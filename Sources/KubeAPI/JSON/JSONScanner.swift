@@ -1,0 +1,247 @@
+/// A structural JSON scanner: finds where values begin and end without building them.
+///
+/// Used to split a LIST response into its items (so each item keeps its own bytes for unknown-field
+/// preservation) and to find the `type` and `object` of a watch event. It checks brackets and strings only;
+/// the typed decoder that runs on each slice does the full validation.
+enum JSONScanner {
+    struct Failure: Error, CustomStringConvertible {
+        var offset: Int
+        var reason: String
+        var description: String { "malformed JSON at byte \(offset): \(reason)" }
+    }
+
+    /// The members of the top-level object in `bytes`: each key with the byte range of its value.
+    static func objectMembers(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>) throws -> [(key: String, value: Range<Int>)] {
+        var index = skipWhitespace(bytes, range.lowerBound, range.upperBound)
+        guard index < range.upperBound, bytes[index] == UInt8(ascii: "{") else {
+            throw Failure(offset: index, reason: "expected an object")
+        }
+        index += 1
+        var members: [(key: String, value: Range<Int>)] = []
+        while true {
+            index = skipWhitespace(bytes, index, range.upperBound)
+            guard index < range.upperBound else { throw Failure(offset: index, reason: "unterminated object") }
+            if bytes[index] == UInt8(ascii: "}") { return members }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard bytes[index] == UInt8(ascii: "\"") else { throw Failure(offset: index, reason: "expected a key") }
+            let keyEnd = try skipString(bytes, index, range.upperBound)
+            let key = decodeKey(bytes, (index + 1)..<(keyEnd - 1))
+            index = skipWhitespace(bytes, keyEnd, range.upperBound)
+            guard index < range.upperBound, bytes[index] == UInt8(ascii: ":") else {
+                throw Failure(offset: index, reason: "expected ':' after key \(key)")
+            }
+            index = skipWhitespace(bytes, index + 1, range.upperBound)
+            let valueEnd = try skipValue(bytes, index, range.upperBound)
+            members.append((key, index..<valueEnd))
+            index = valueEnd
+        }
+    }
+
+    /// The byte ranges of the elements of the array that occupies `range`.
+    static func arrayElements(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>) throws -> [Range<Int>] {
+        var index = skipWhitespace(bytes, range.lowerBound, range.upperBound)
+        guard index < range.upperBound else { throw Failure(offset: index, reason: "expected an array") }
+        if bytes[index] == UInt8(ascii: "n") { return [] }  // null
+        guard bytes[index] == UInt8(ascii: "[") else { throw Failure(offset: index, reason: "expected an array") }
+        index += 1
+        var elements: [Range<Int>] = []
+        while true {
+            index = skipWhitespace(bytes, index, range.upperBound)
+            guard index < range.upperBound else { throw Failure(offset: index, reason: "unterminated array") }
+            if bytes[index] == UInt8(ascii: "]") { return elements }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            let end = try skipValue(bytes, index, range.upperBound)
+            elements.append(index..<end)
+            index = end
+        }
+    }
+
+    static func skipWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int {
+        var index = start
+        while index < end {
+            switch bytes[index] {
+            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): index += 1
+            default: return index
+            }
+        }
+        return index
+    }
+
+    /// The index just past the string that starts at `start` (which holds the opening quote).
+    static func skipString(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) throws -> Int {
+        var index = start + 1
+        while index < end {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                index += 2
+                continue
+            }
+            if byte == UInt8(ascii: "\"") { return index + 1 }
+            index += 1
+        }
+        throw Failure(offset: start, reason: "unterminated string")
+    }
+
+    /// The index just past the value that starts at `start`.
+    static func skipValue(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) throws -> Int {
+        guard start < end else { throw Failure(offset: start, reason: "expected a value") }
+        switch bytes[start] {
+        case UInt8(ascii: "\""):
+            return try skipString(bytes, start, end)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var index = start
+            while index < end {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    index = try skipString(bytes, index, end)
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return index + 1 }
+                default:
+                    break
+                }
+                index += 1
+            }
+            throw Failure(offset: start, reason: "unterminated object or array")
+        default:
+            var index = start
+            while index < end {
+                switch bytes[index] {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: " "), UInt8(ascii: "\n"),
+                    UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+                    return index
+                default:
+                    index += 1
+                }
+            }
+            return index
+        }
+    }
+
+    private static func decodeKey(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// The string value occupying `range` (quotes included), unescaping only the simple escapes.
+    static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        guard range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]), as: UTF8.self)
+    }
+}
+
+/// Splits a byte stream of concatenated JSON objects (a watch response body) into whole objects.
+///
+/// Objects may span chunks and several may share one chunk. Bytes outside any object other than whitespace
+/// are reported as garbage and skipped up to the next newline, so one bad line does not poison the stream.
+public struct JSONStreamFramer: Sendable {
+    /// One piece the framer found.
+    public enum Frame: Sendable, Equatable {
+        /// The complete bytes of one top-level JSON object.
+        case object([UInt8])
+        /// Bytes that could not start an object, skipped up to the end of their line.
+        case garbage([UInt8])
+    }
+
+    private var buffer: [UInt8] = []
+    /// Scan position inside `buffer`.
+    private var position = 0
+    /// Where the object being scanned starts, if inside one.
+    private var objectStart: Int?
+    private var depth = 0
+    private var inString = false
+    private var escaped = false
+    private var skippingGarbage: Int?
+    /// The largest object accepted; a larger one is reported as garbage so memory stays bounded.
+    public let maximumObjectSize: Int
+
+    public init(maximumObjectSize: Int = 64 << 20) {
+        self.maximumObjectSize = maximumObjectSize
+    }
+
+    /// Bytes held that do not yet form a complete object.
+    public var pendingByteCount: Int { buffer.count - (objectStart ?? buffer.count) }
+
+    /// Feeds a chunk and returns every frame it completes, in order.
+    public mutating func append(_ chunk: some Collection<UInt8>) -> [Frame] {
+        buffer.append(contentsOf: chunk)
+        var frames: [Frame] = []
+        while position < buffer.count {
+            let byte = buffer[position]
+            if let garbageStart = skippingGarbage {
+                if byte == UInt8(ascii: "\n") {
+                    frames.append(.garbage(Array(buffer[garbageStart..<position])))
+                    skippingGarbage = nil
+                }
+                position += 1
+                continue
+            }
+            if let start = objectStart, position - start >= maximumObjectSize {
+                // Too big to be an event: report it and resynchronise at the next newline.
+                frames.append(.garbage(Array(buffer[start..<min(start + 256, position)])))
+                objectStart = nil
+                depth = 0
+                inString = false
+                escaped = false
+                skippingGarbage = position
+                continue
+            }
+            if objectStart == nil {
+                switch byte {
+                case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+                    position += 1
+                case UInt8(ascii: "{"):
+                    objectStart = position
+                    depth = 1
+                    position += 1
+                default:
+                    skippingGarbage = position
+                    position += 1
+                }
+                continue
+            }
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                position += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0, let start = objectStart {
+                    frames.append(.object(Array(buffer[start...position])))
+                    objectStart = nil
+                }
+            default: break
+            }
+            position += 1
+        }
+        // Drop consumed bytes so the buffer holds only the unfinished object.
+        let keepFrom = objectStart ?? skippingGarbage ?? position
+        if keepFrom > 0 {
+            buffer.removeSubrange(0..<keepFrom)
+            position -= keepFrom
+            if objectStart != nil { objectStart = 0 }
+            if skippingGarbage != nil { skippingGarbage = 0 }
+        }
+        return frames
+    }
+}
