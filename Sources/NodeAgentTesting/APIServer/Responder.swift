@@ -30,10 +30,16 @@ struct DoubleResponder: HTTPResponder {
             return Self.json(200, Catalog.apiGroupList())
         case "/version", "/version/":
             return Self.json(200, Catalog.version)
+        case "/openapi/v3", "/openapi/v3/":
+            return Self.json(200, OpenAPIV3.root())
         case "/healthz", "/livez", "/readyz":
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
         default:
             break
+        }
+        if segments.count >= 4, segments[0] == "openapi", segments[1] == "v3" {
+            if let document = OpenAPIV3.document(segments.dropFirst(2).joined(separator: "/")) { return Self.json(200, document) }
+            return Self.notFound(path)
         }
         if segments.count == 2, segments[0] == "api" {
             if let list = Catalog.resourceList(group: "", version: segments[1]) { return Self.json(200, list) }
