@@ -127,6 +127,11 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(
+            name: "IPVSTests",
+            dependencies: ["IPVS", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "NodeAgentTests",
             dependencies: [
                 "NodeAgent", "NodeAgentTesting",
@@ -134,6 +139,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Benchmarks (not part of the test suite)
+        .executableTarget(
+            name: "IPVSBench",
+            dependencies: ["IPVS"],
+            path: "Benchmarks/IPVSBench",
             swiftSettings: strictSettings
         ),
     ]
