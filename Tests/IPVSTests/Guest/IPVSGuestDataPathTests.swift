@@ -11,6 +11,7 @@ final class DataPathTopology {
     let client: TestNamespace
     let backends: [TestNamespace]
     let ipvs: IPVSKernel
+    private var servers: [Process] = []
     let vip = IPAddress("10.96.0.10")!
     var key: ServiceKey { .address(.tcp, vip, port: 80) }
     func backendAddress(_ i: Int) -> IPAddress { Self.backendAddress(i) }
@@ -29,8 +30,15 @@ final class DataPathTopology {
                     + " && ip -n \(backend.name) route add default via 10.250.0.1")
             let root = "/tmp/\(backend.name)"
             try sh("mkdir -p \(root) && echo b\(i + 1) > \(root)/index.html")
-            // busybox httpd daemonizes (so its output must not hold our pipe); it dies with the namespace's processes.
-            try backend.run("sh -c 'busybox httpd -p 8080 -h \(root) </dev/null >/dev/null 2>&1'")
+            // In the foreground, with no pipe of ours: a daemonized httpd would keep a pipe fd it inherited open.
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            server.arguments = ["netns", "exec", backend.name, "busybox", "httpd", "-f", "-p", "8080", "-h", root]
+            server.standardInput = FileHandle.nullDevice
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            servers.append(server)
         }
         try sh(
             "ip link add naipvs-vc netns \(node.name) type veth peer name eth0 netns \(client.name)"
@@ -61,6 +69,7 @@ final class DataPathTopology {
     }
 
     deinit {
+        for server in servers { server.terminate() }
         for namespace in [client, node] + backends { namespace.killProcesses() }
         for backend in backends { _ = try? sh("rm -rf /tmp/\(backend.name)") }
     }
@@ -100,6 +109,7 @@ struct IPVSGuestDataPathTests {
             let hold = Process()
             hold.executableURL = URL(fileURLWithPath: "/bin/sh")
             hold.arguments = ["-c", "ip netns exec \(topology.client.name) sh -c 'sleep 20 | timeout 20 busybox nc \(topology.vip) 80'"]
+            hold.standardError = FileHandle.nullDevice
             try hold.run()
             defer { hold.terminate() }
             var busy: RealServerStatus?
