@@ -113,6 +113,10 @@ public enum IPVSCodec {
     }
 
     /// `IPVS_CMD_ATTR_DEST` with every setting (add, update).
+    ///
+    /// `IPVS_DEST_ATTR_ADDR_FAMILY` is always sent: kernels from 3.18 use it (and take mixed families for tunnels);
+    /// older ones parse IPVS attributes without strict validation and ignore it, using the service's family, which
+    /// is also what ``decodeDestination(_:serviceFamily:)`` infers when a reply lacks it.
     public static func destination(_ server: RealServer) -> NetlinkAttribute {
         .nested(
             Attr.destination,
