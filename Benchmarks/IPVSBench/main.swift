@@ -72,20 +72,24 @@ func median(_ values: [Double]) -> Double {
 }
 
 let options = Options(CommandLine.arguments)
-let namespace = "naipvs-bench"
-let namespacePath = "/var/run/netns/\(namespace)"
 let clock = ContinuousClock()
 
-// The namespace: a dummy interface owning an address and a route to the real servers, so masquerading real
-// servers count as unicast (the kernel refuses them with EINVAL otherwise). Nothing here routes off the guest.
-shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
-defer { shell("ip netns del \(namespace)") }
-shell(
-    "ip -n \(namespace) link add naipvs-d0 type dummy && ip -n \(namespace) link set naipvs-d0 up"
-        + " && ip -n \(namespace) addr add 10.255.255.1/32 dev naipvs-d0 && ip -n \(namespace) route add 10.0.0.0/8 dev naipvs-d0")
-
-let ipvs: IPVSKernel
-do { ipvs = try IPVSKernel(namespacePath: namespacePath, receiveTimeout: .seconds(120)) } catch { fail("\(error)") }
+/// Every measurement gets a fresh network namespace, so a fresh IPVS table: a flushed table leaves its real servers
+/// in the kernel's destination trash for a minute, and every later add searches that trash (seen here: the same
+/// 110,000 adds took 7 s in a fresh namespace and 188 s after a flush, for the library and ipvsadm -R alike).
+/// The namespace has a dummy interface owning an address and a route to the real servers, so masquerading real
+/// servers count as unicast (the kernel refuses them with EINVAL otherwise). Nothing here routes off the guest.
+var namespaces: [String] = []
+@MainActor func freshNamespace(_ name: String) -> (name: String, ipvs: IPVSKernel) {
+    let namespace = "naipvs-bench-\(name)"
+    shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
+    namespaces.append(namespace)
+    shell(
+        "ip -n \(namespace) link add naipvs-d0 type dummy && ip -n \(namespace) link set naipvs-d0 up"
+            + " && ip -n \(namespace) addr add 10.255.255.1/32 dev naipvs-d0 && ip -n \(namespace) route add 10.0.0.0/8 dev naipvs-d0")
+    do { return (namespace, try IPVSKernel(namespacePath: "/var/run/netns/\(namespace)", receiveTimeout: .seconds(120))) } catch { fail("\(error)") }
+}
+defer { for namespace in namespaces { shell("ip netns del \(namespace)") } }
 
 func vip(_ i: Int) -> IPAddress { IPAddress("10.100.\(i / 250).\(i % 250 + 1)")! }
 func backend(_ i: Int) -> IPAddress { IPAddress("10.200.\(i / 250).\(i % 250 + 1)")! }
@@ -104,7 +108,7 @@ for i in 0..<options.services {
 }
 let expectedServers = options.services * options.servers
 
-func verify(_ who: String) {
+func verify(_ who: String, _ ipvs: IPVSKernel) {
     do {
         let services = try ipvs.services()
         guard services.count == options.services else { fail("\(who): \(services.count) services in the kernel, expected \(options.services)") }
@@ -116,28 +120,31 @@ func verify(_ who: String) {
 print("IPVSBench: \(options.services) services × \(options.servers) real servers (\(operations.count) changes); library runs \(options.runs), ipvsadm -R runs \(options.ipvsadmRuns)")
 var libraryTimes: [Double] = []
 var ipvsadmTimes: [Double] = []
+var last: (name: String, ipvs: IPVSKernel)?
 for run in 1...max(options.runs, options.ipvsadmRuns) {
     if run <= options.runs {
-        do { try ipvs.flush() } catch { fail("flush: \(error)") }
+        let target = freshNamespace("lib\(run)")
         var failures: [IPVSError?] = []
         let library = clock.measure {
-            do { failures = try ipvs.apply(operations) } catch { fail("apply: \(error)") }
+            do { failures = try target.ipvs.apply(operations) } catch { fail("apply: \(error)") }
         }
         if let first = failures.lazy.compactMap({ $0 }).first { fail("library: \(failures.compactMap { $0 }.count) changes failed, first: \(first)") }
-        verify("library")
+        verify("library", target.ipvs)
         libraryTimes.append(seconds(library))
         print(String(format: "run %d: library %.2f s", run, seconds(library)))
+        last = target
     }
     if run <= options.ipvsadmRuns {
-        do { try ipvs.flush() } catch { fail("flush: \(error)") }
-        let ipvsadm = clock.measure { shell("ip netns exec \(namespace) ipvsadm -R", input: rules) }
-        verify("ipvsadm -R")
+        let target = freshNamespace("adm\(run)")
+        let ipvsadm = clock.measure { shell("ip netns exec \(target.name) ipvsadm -R", input: rules) }
+        verify("ipvsadm -R", target.ipvs)
         ipvsadmTimes.append(seconds(ipvsadm))
         print(String(format: "run %d: ipvsadm -R %.2f s", run, seconds(ipvsadm)))
     }
 }
 
-// One real-server change, timed alone, with the full table loaded (the ipvsadm-loaded table of the last run).
+// One real-server change, timed alone, with the full table loaded (the library's last table).
+guard let (namespace, ipvs) = last else { fail("no library run") }
 let key = ServiceKey.address(.tcp, vip(options.services / 2), port: 80)
 var changeTimes: [Double] = []
 for n in 0..<options.changes {
@@ -148,7 +155,6 @@ for n in 0..<options.changes {
     changeTimes.append(seconds(elapsed))
 }
 let ipvsadmSingle = clock.measure { shell("ip netns exec \(namespace) ipvsadm -e -t \(vip(options.services / 2)):80 -r \(backend(options.services / 2)):8000 -m -w 9") }
-do { try ipvs.flush() } catch { fail("flush: \(error)") }
 
 let libraryMedian = median(libraryTimes)
 let ipvsadmMedian = median(ipvsadmTimes)
