@@ -184,7 +184,7 @@ struct IPVSGuestKernelTests {
         #expect(try ns.run("ipvsadm -L --timeout").contains("1000 30 90"))
     }
 
-    @Test("IPVS is available in the guest, and the check loads the schedulers' modules")
+    @Test("isAvailable reports IPVS available in the guest for every scheduler of the card")
     func availability() throws {
         #expect(IPVSKernel.isAvailable(schedulers: Self.cardSchedulers.map(\.rawValue)) == .available)
     }
