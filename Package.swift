@@ -185,6 +185,10 @@ let package = Package(
             dependencies: ["Kubelet", "NodeAgentTesting"],
             swiftSettings: strictSettings
         ),
+            name: "IPVSTests",
+            dependencies: ["IPVS", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "NodeAgentTests",
             dependencies: [
@@ -211,6 +215,14 @@ let package = Package(
             name: "CRIBench",
             dependencies: ["CRI", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/CRIBench",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Benchmarks (not part of the test suite)
+        .executableTarget(
+            name: "IPVSBench",
+            dependencies: ["IPVS"],
+            path: "Benchmarks/IPVSBench",
             swiftSettings: strictSettings
         ),
     ]
