@@ -94,6 +94,9 @@ let package = Package(
                 "KubeAPI", "IPVS", "Iptables",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -125,7 +128,34 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Test support: the nftables proxier fed from a folder of JSON objects, run by the system tests inside
+        // their node namespace (never shipped).
+        .executableTarget(
+            name: "ProxyHarness",
+            dependencies: [
+                "Proxy", "Iptables",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: Tests
+        .testTarget(
+            name: "IptablesTests",
+            dependencies: ["Iptables", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "Iptables", "NodeAgentTesting", "ProxyHarness",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "NodeAgentTests",
             dependencies: [

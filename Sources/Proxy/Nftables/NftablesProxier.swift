@@ -1,0 +1,370 @@
+public import Foundation
+public import Iptables
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Settings of the nftables proxier (kube-proxy's flags of the same meaning).
+public struct NftablesProxierConfiguration: Sendable {
+    public var family: IPFamily
+    /// The table the proxier owns entirely (`ip node-agent` / `ip6 node-agent`).
+    public var tableName: String
+    /// This node's name, to recognise local endpoints.
+    public var nodeName: String
+    /// Addresses that accept NodePorts (`--nodeport-addresses`; default the node's primary IPs).
+    public var nodePortAddresses: [IPAddress]
+    /// `--cluster-cidr`: traffic to a cluster IP from outside it is masqueraded.
+    public var clusterCIDR: IPPrefix?
+    /// The fwmark bit that flags packets for masquerade (kube-proxy's `--masquerade-bit`, 14).
+    public var masqueradeBit: Int
+    /// `--*-sync-period`: the longest time between syncs, and between full syncs.
+    public var syncPeriod: Duration
+    /// `--*-min-sync-period`: the shortest time between syncs.
+    public var minSyncPeriod: Duration
+    /// Set `ip_forward` (and `route_localnet` for loopback NodePorts) at start.
+    public var manageSysctls: Bool
+
+    public init(
+        family: IPFamily = .ipv4,
+        tableName: String = "node-agent",
+        nodeName: String,
+        nodePortAddresses: [IPAddress] = [],
+        clusterCIDR: IPPrefix? = nil,
+        masqueradeBit: Int = 14,
+        syncPeriod: Duration = .seconds(30),
+        minSyncPeriod: Duration = .seconds(1),
+        manageSysctls: Bool = true
+    ) {
+        self.family = family
+        self.tableName = tableName
+        self.nodeName = nodeName
+        self.nodePortAddresses = nodePortAddresses
+        self.clusterCIDR = clusterCIDR
+        self.masqueradeBit = masqueradeBit
+        self.syncPeriod = syncPeriod
+        self.minSyncPeriod = minSyncPeriod
+        self.manageSysctls = manageSysctls
+    }
+
+    var nftFamily: Family { family == .ipv4 ? .ip : .ip6 }
+}
+
+/// The nftables proxier: Services and EndpointSlices of one IP family become the table `ip node-agent`
+/// (or `ip6 node-agent`) through one libnftables transaction per sync (see ``RulesetBuilder`` for the layout).
+///
+/// The first sync, any sync after a failure, and one per sync period are full: the table's objects are read back
+/// and one transaction rewrites every wanted chain and map and deletes everything else, so a restarted daemon
+/// converges on what it finds without a moment where traffic is dropped. Other syncs send only the difference
+/// from the last applied ruleset.
+public final class NftablesProxier: Proxier, Sendable {
+    private struct State: Sendable {
+        var serviceChanges: ServiceChangeTracker
+        var endpointChanges: EndpointsChangeTracker
+        var services: ServicePortMap = [:]
+        var endpoints: EndpointsMap = [:]
+        var nodeZone: String?
+        var servicesSynced = false
+        var endpointSlicesSynced = false
+        var needFullSync = true
+        var lastApplied: DesiredRuleset?
+        var lastFullSync: ContinuousClock.Instant?
+    }
+
+    public let configuration: NftablesProxierConfiguration
+    private let nftables: any Nftables
+    private let conntrack: any ConntrackCleaner
+    private let sysctl: any SysctlWriter
+    private let health: ProxyHealth
+    private let serviceHealth: ServiceHealthServer?
+    private let events: any ProxyEventRecorder
+    private let logger: Logger
+    private let metrics: ProxyMetrics
+    private let state: Mutex<State>
+    private let syncLock = Mutex<Void>(())
+    private let runnerBox = Mutex<BoundedFrequencyRunner?>(nil)
+
+    public init(
+        configuration: NftablesProxierConfiguration,
+        nftables: any Nftables,
+        conntrack: any ConntrackCleaner,
+        sysctl: any SysctlWriter = ProcSysctl(),
+        health: ProxyHealth,
+        serviceHealth: ServiceHealthServer? = nil,
+        events: (any ProxyEventRecorder)? = nil,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.nftables = nftables
+        self.conntrack = conntrack
+        self.sysctl = sysctl
+        self.health = health
+        self.serviceHealth = serviceHealth
+        self.events = events ?? LoggingEventRecorder(logger: logger)
+        var logger = logger
+        logger[metadataKey: "ipFamily"] = "\(configuration.family.rawValue)"
+        self.logger = logger
+        metrics = ProxyMetrics(family: configuration.family)
+        state = Mutex(
+            State(
+                serviceChanges: ServiceChangeTracker(family: configuration.family),
+                endpointChanges: EndpointsChangeTracker(family: configuration.family, nodeName: configuration.nodeName)
+            )
+        )
+        let runner = BoundedFrequencyRunner(
+            name: "nftables-\(configuration.family.rawValue)",
+            minInterval: configuration.minSyncPeriod,
+            maxInterval: configuration.syncPeriod
+        ) { [weak self] in
+            await self?.syncNow()
+        }
+        runnerBox.withLock { $0 = runner }
+    }
+
+    private var runner: BoundedFrequencyRunner { runnerBox.withLock { $0! } }
+
+    // MARK: - Informer callbacks
+
+    public func serviceChanged(previous: ServiceObject?, current: ServiceObject?) {
+        let (pending, error, count) = state.withLock { state in
+            let (pending, error) = state.serviceChanges.update(previous: previous, current: current)
+            return (pending, error, state.serviceChanges.pendingCount)
+        }
+        metrics.serviceChangesPending.record(count)
+        if let error { report(error) }
+        if pending { queued() }
+    }
+
+    public func endpointSliceChanged(previous: EndpointSliceObject?, current: EndpointSliceObject?) {
+        guard let slice = current ?? previous else { return }
+        let (pending, error, count) = state.withLock { state in
+            let (pending, error) = state.endpointChanges.update(slice, removed: current == nil)
+            return (pending, error, state.endpointChanges.pendingCount)
+        }
+        metrics.endpointChangesPending.record(count)
+        if let error { report(error) }
+        if pending { queued() }
+    }
+
+    public func nodeChanged(_ node: NodeObject?) {
+        let zone = node?.metadata.labels?[NodeObject.zoneLabel]
+        let changed = state.withLock { state in
+            defer { state.nodeZone = zone }
+            return state.nodeZone != zone
+        }
+        if changed { queued() }
+    }
+
+    public func servicesSynced() {
+        state.withLock { $0.servicesSynced = true }
+        runner.requestSync()
+    }
+
+    public func endpointSlicesSynced() {
+        state.withLock { $0.endpointSlicesSynced = true }
+        runner.requestSync()
+    }
+
+    private func queued() {
+        health.queued(configuration.family)
+        runner.requestSync()
+    }
+
+    private func report(_ error: ProxyInputError) {
+        logger.warning("skipping invalid object", metadata: ["kind": "\(error.kind)", "object": "\(error.object)", "field": "\(error.field)", "error": "\(error)"])
+        events.warning(kind: error.kind, object: error.object, reason: "FailedToProxy", message: error.description)
+    }
+
+    // MARK: - Running
+
+    /// Prepares the kernel settings, then runs the bounded-frequency sync loop until graceful shutdown.
+    public func run() async throws {
+        prepareSysctls()
+        try await runner.run()
+    }
+
+    private func prepareSysctls() {
+        guard configuration.manageSysctls else { return }
+        var wanted: [(String, String)] = []
+        if configuration.family == .ipv4 {
+            wanted.append(("net/ipv4/ip_forward", "1"))
+            if configuration.nodePortAddresses.contains(where: \.isLoopback) { wanted.append(("net/ipv4/conf/all/route_localnet", "1")) }
+        } else {
+            wanted.append(("net/ipv6/conf/all/forwarding", "1"))
+        }
+        for (name, value) in wanted where sysctl.read(name) != value {
+            do {
+                try sysctl.write(name, value)
+                logger.info("set sysctl", metadata: ["name": "\(name)", "value": "\(value)"])
+            } catch {
+                logger.error("cannot set sysctl; Services may not be reachable from other hosts", metadata: ["name": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// The ruleset the last successful sync applied (nil before the first).
+    public var lastApplied: DesiredRuleset? { state.withLock { $0.lastApplied } }
+
+    /// Computes the desired ruleset and applies it (incrementally when possible), then cleans up UDP conntrack
+    /// entries and updates health, health-check node ports and metrics.
+    @discardableResult
+    public func syncNow() async -> SyncOutcome {
+        let outcome: SyncOutcome
+        let postSync: PostSync?
+        (outcome, postSync) = syncLock.withLock { _ in syncLocked() }
+        if let postSync { await postSync.run(self) }
+        return outcome
+    }
+
+    /// Work after a successful sync that may block or await (conntrack, listeners).
+    private struct PostSync: Sendable {
+        var services: ServicePortMap
+        var endpoints: EndpointsMap
+        var nodeZone: String?
+        var serviceUpdate: ServiceMapUpdate
+        var endpointsUpdate: EndpointsMapUpdate
+
+        func run(_ proxier: NftablesProxier) async {
+            proxier.cleanConntrack(self)
+            if let serviceHealth = proxier.serviceHealth {
+                var entries: [Int: ServiceHealthServer.Entry] = [:]
+                for (name, port) in services where port.healthCheckNodePort > 0 {
+                    let selection = EndpointSelection(endpoints: endpoints[name] ?? [], port: port, nodeZone: nodeZone)
+                    let count = (entries[port.healthCheckNodePort]?.localEndpoints ?? 0) + selection.localEndpoints.count
+                    entries[port.healthCheckNodePort] = .init(service: name.service, localEndpoints: count)
+                }
+                await serviceHealth.sync(entries)
+            }
+        }
+    }
+
+    private func syncLocked() -> (SyncOutcome, PostSync?) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        struct Snapshot {
+            var services: ServicePortMap
+            var endpoints: EndpointsMap
+            var nodeZone: String?
+            var full: Bool
+            var lastApplied: DesiredRuleset?
+            var serviceUpdate: ServiceMapUpdate
+            var endpointsUpdate: EndpointsMapUpdate
+            var triggerTimes: [NamespacedName: [Date]]
+        }
+        let syncPeriod = configuration.syncPeriod
+        let snapshot: Snapshot? = state.withLock { state in
+            guard state.servicesSynced && state.endpointSlicesSynced else { return nil }
+            let serviceChanges = state.serviceChanges.checkout()
+            let (endpointChanges, triggerTimes) = state.endpointChanges.checkout()
+            let serviceUpdate = state.services.apply(serviceChanges)
+            let endpointsUpdate = state.endpoints.apply(endpointChanges)
+            let periodic = state.lastFullSync.map { start - $0 >= syncPeriod } ?? true
+            return Snapshot(
+                services: state.services,
+                endpoints: state.endpoints,
+                nodeZone: state.nodeZone,
+                full: state.needFullSync || state.lastApplied == nil || periodic,
+                lastApplied: state.lastApplied,
+                serviceUpdate: serviceUpdate,
+                endpointsUpdate: endpointsUpdate,
+                triggerTimes: triggerTimes
+            )
+        }
+        metrics.serviceChangesPending.record(0)
+        metrics.endpointChangesPending.record(0)
+        guard let snapshot else {
+            logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
+            return (.notReady, nil)
+        }
+        let desired = RulesetBuilder.build(
+            configuration: configuration,
+            services: snapshot.services,
+            endpoints: snapshot.endpoints,
+            nodeZone: snapshot.nodeZone
+        )
+        let family = configuration.nftFamily
+        let table = configuration.tableName
+        let transaction: Transaction
+        do {
+            if snapshot.full {
+                let existing = try nftables.listObjects(family: family, table: table)
+                transaction = RulesetDiff.full(desired, existing: existing, family: family, table: table)
+            } else {
+                transaction = RulesetDiff.incremental(from: snapshot.lastApplied!, to: desired, family: family, table: table)
+            }
+            try nftables.run(transaction)
+        } catch {
+            state.withLock { $0.needFullSync = true }
+            metrics.syncFailures.increment()
+            // Retry no sooner than a second: a rejected ruleset will not heal faster, and the log stays readable.
+            let retry = max(configuration.minSyncPeriod, .seconds(1))
+            logger.error("sync failed; retrying with a full sync", metadata: ["full": "\(snapshot.full)", "error": "\(error)", "retryIn": "\(retry)"])
+            runner.retry(after: retry)
+            return (.failed("\(error)"), nil)
+        }
+        let end = clock.now
+        state.withLock { state in
+            state.lastApplied = desired
+            state.needFullSync = false
+            if snapshot.full { state.lastFullSync = start }
+        }
+        health.updated(configuration.family)
+        let elapsed = end - start
+        metrics.syncDuration.recordNanoseconds(Self.nanoseconds(elapsed))
+        (snapshot.full ? metrics.fullSyncDuration : metrics.partialSyncDuration).recordNanoseconds(Self.nanoseconds(elapsed))
+        metrics.lastSync.record(Date().timeIntervalSince1970)
+        metrics.rulesTotal.record(desired.ruleCount)
+        let now = Date()
+        for times in snapshot.triggerTimes.values {
+            for time in times where time <= now {
+                metrics.programmingLatency.recordNanoseconds(Int64(now.timeIntervalSince(time) * 1e9))
+            }
+        }
+        logger.debug(
+            "synced",
+            metadata: [
+                "full": "\(snapshot.full)", "commands": "\(transaction.count)", "services": "\(snapshot.services.count)",
+                "duration": "\(elapsed)",
+            ]
+        )
+        return (
+            .applied(full: snapshot.full, commands: transaction.count),
+            PostSync(
+                services: snapshot.services,
+                endpoints: snapshot.endpoints,
+                nodeZone: snapshot.nodeZone,
+                serviceUpdate: snapshot.serviceUpdate,
+                endpointsUpdate: snapshot.endpointsUpdate
+            )
+        )
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    /// Flushes UDP flows that the new rules no longer justify (kube-proxy's `deleteUDPEndpointConnections`).
+    private func cleanConntrack(_ post: PostSync) {
+        func attempt(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch { logger.error("conntrack cleanup failed", metadata: ["target": "\(what)", "error": "\(error)"]) }
+        }
+        for ip in post.serviceUpdate.deletedUDPClusterIPs.sorted() {
+            attempt("\(ip)") { try conntrack.clearUDP(destination: ip) }
+        }
+        for name in post.endpointsUpdate.newlyActiveUDPServices.sorted() {
+            guard let port = post.services[name] else { continue }
+            for ip in [port.clusterIP] + port.externalIPs + port.loadBalancerVIPs {
+                attempt("\(ip)") { try conntrack.clearUDP(destination: ip) }
+            }
+            if port.nodePort > 0 { attempt("nodePort \(port.nodePort)") { try conntrack.clearUDP(nodePort: port.nodePort, family: configuration.family) } }
+        }
+        for stale in post.endpointsUpdate.deletedUDPEndpoints {
+            guard let port = post.services[stale.servicePortName] else { continue }
+            for ip in [port.clusterIP] + port.externalIPs + port.loadBalancerVIPs {
+                attempt("\(ip) -> \(stale.endpoint)") { try conntrack.clearUDP(destination: ip, endpoint: stale.endpoint.ip) }
+            }
+            if port.nodePort > 0 {
+                attempt("nodePort \(port.nodePort) -> \(stale.endpoint)") { try conntrack.clearUDP(nodePort: port.nodePort, endpoint: stale.endpoint.ip) }
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Iptables
+
+/// Computes the ``DesiredRuleset`` of one IP family from the Service and endpoint maps.
+///
+/// Layout (table `ip node-agent` / `ip6 node-agent`):
+/// - `nat-prerouting`/`nat-output` jump to `services`, which looks up `daddr . l4proto . dport` in the verdict
+///   map `service-ips` (cluster, external and load-balancer IPs) and, for the node's NodePort addresses,
+///   `l4proto . dport` in `service-nodeports`: one lookup whatever the number of Services.
+/// - Each Service port has a chain `svc-…` that picks an endpoint with `numgen random mod N` and DNATs in one
+///   rule (`dnat to numgen random mod N map { … }`); with ClientIP affinity, per-endpoint chains `ep-…` remember
+///   the client in a dynamic set `aff-…` with the Service's timeout.
+/// - External traffic (`ext-…`) is marked for masquerade (policy Cluster) or kept on local endpoints (Local).
+/// - `filter-input/forward/output` send new connections to a Service without endpoints to `reject-chain`
+///   (immediate refusal, not a timeout) through the maps `no-endpoint-services` / `no-endpoint-nodeports`.
+/// - `nat-postrouting` masquerades marked packets and hairpin connections (an endpoint reaching itself).
+public enum RulesetBuilder {
+    public static func build(
+        configuration: NftablesProxierConfiguration,
+        services: ServicePortMap,
+        endpoints: EndpointsMap,
+        nodeZone: String? = nil
+    ) -> DesiredRuleset {
+        var ruleset = DesiredRuleset()
+        let family = configuration.family
+        let ip = family == .ipv4 ? "ip" : "ip6"
+        let addressType = family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+        let mark = "0x" + String(1 << configuration.masqueradeBit, radix: 16)
+        typealias N = RulesetNames
+
+        func chain(_ name: String, _ base: Chain.Base? = nil, _ rules: [String]) {
+            ruleset.chains[name] = .init(base: base, rules: rules)
+        }
+        chain("nat-prerouting", .init(type: "nat", hook: "prerouting", priority: "dstnat"), ["jump \(N.services)"])
+        chain("nat-output", .init(type: "nat", hook: "output", priority: "-100"), ["jump \(N.services)"])
+        chain("nat-postrouting", .init(type: "nat", hook: "postrouting", priority: "srcnat"), ["jump \(N.masquerading)"])
+        for hook in ["input", "forward", "output"] {
+            chain("filter-\(hook)", .init(type: "filter", hook: hook, priority: "-10"), ["ct state new jump \(N.endpointsCheck)"])
+        }
+        chain(N.endpointsCheck, nil, [
+            "\(ip) daddr . meta l4proto . th dport vmap @\(N.noEndpointServices)",
+            "\(ip) daddr @\(N.nodePortIPs) meta l4proto . th dport vmap @\(N.noEndpointNodePorts)",
+        ])
+        chain(N.reject, nil, ["reject"])
+        chain(N.services, nil, [
+            "\(ip) daddr . meta l4proto . th dport vmap @\(N.serviceIPs)",
+            "\(ip) daddr @\(N.nodePortIPs) meta l4proto . th dport vmap @\(N.serviceNodePorts)",
+        ])
+        chain(N.markForMasquerade, nil, ["meta mark set meta mark or \(mark)"])
+        chain(N.masquerading, nil, [
+            "ct status dnat \(ip) saddr . \(ip) daddr @\(N.hairpin) jump \(N.markForMasquerade)",
+            "meta mark & \(mark) == 0 return",
+            "meta mark set meta mark xor \(mark)",
+            "masquerade fully-random",
+        ])
+        let serviceKey = "\(addressType) . inet_proto . inet_service"
+        ruleset.maps[N.serviceIPs] = NamedMap(N.serviceIPs, keyType: serviceKey, valueType: "verdict")
+        ruleset.maps[N.noEndpointServices] = NamedMap(N.noEndpointServices, keyType: serviceKey, valueType: "verdict")
+        ruleset.maps[N.serviceNodePorts] = NamedMap(N.serviceNodePorts, keyType: "inet_proto . inet_service", valueType: "verdict")
+        ruleset.maps[N.noEndpointNodePorts] = NamedMap(N.noEndpointNodePorts, keyType: "inet_proto . inet_service", valueType: "verdict")
+        ruleset.sets[N.nodePortIPs] = NamedSet(N.nodePortIPs, type: addressType)
+        ruleset.sets[N.hairpin] = NamedSet(N.hairpin, type: "\(addressType) . \(addressType)")
+        for name in [N.serviceIPs, N.noEndpointServices, N.serviceNodePorts, N.noEndpointNodePorts, N.nodePortIPs, N.hairpin] {
+            ruleset.elements[name] = [:]
+        }
+        for address in configuration.nodePortAddresses where address.family == family {
+            ruleset.elements[N.nodePortIPs]![address.text] = ""
+        }
+        let clusterCIDR = configuration.clusterCIDR.flatMap { $0.family == family ? $0 : nil }
+
+        for portName in services.keys.sorted() {
+            let port = services[portName]!
+            let selection = EndpointSelection(endpoints: endpoints[portName] ?? [], port: port, nodeZone: nodeZone)
+            let proto = port.protocol.rawValue
+            let noEndpointVerdict = selection.hasAnyEndpoints ? "drop" : "goto \(N.reject)"
+
+            /// Rules that pick one of `chosen` and DNAT to it, each prefixed with `match`.
+            func dispatch(_ chosen: [Endpoint], match: String = "") -> [String] {
+                for endpoint in chosen { ruleset.elements[N.hairpin]!["\(endpoint.ip.text) . \(endpoint.ip.text)"] = "" }
+                if let sticky = port.stickySeconds {
+                    var rules: [String] = []
+                    for endpoint in chosen {
+                        let set = N.affinitySet(portName, endpoint)
+                        let endpointChain = N.endpointChain(portName, endpoint)
+                        ruleset.sets[set] = NamedSet(set, type: addressType, flags: ["dynamic", "timeout"], timeout: .seconds(sticky))
+                        chain(endpointChain, nil, [
+                            "update @\(set) { \(ip) saddr }",
+                            "meta l4proto \(proto) dnat to \(endpoint)",
+                        ])
+                        rules.append("\(match)\(ip) saddr @\(set) goto \(endpointChain)")
+                    }
+                    if chosen.count == 1 {
+                        rules.append("\(match)goto \(N.endpointChain(portName, chosen[0]))")
+                    } else {
+                        let entries = chosen.enumerated().map { "\($0.offset) : goto \(N.endpointChain(portName, $0.element))" }
+                        rules.append("\(match)numgen random mod \(chosen.count) vmap { \(entries.joined(separator: ", ")) }")
+                    }
+                    return rules
+                }
+                if chosen.count == 1 { return ["\(match)meta l4proto \(proto) dnat to \(chosen[0])"] }
+                let entries = chosen.enumerated().map { "\($0.offset) : \($0.element.ip.text) . \($0.element.port)" }
+                return ["\(match)meta l4proto \(proto) dnat \(ip) addr . port to numgen random mod \(chosen.count) map { \(entries.joined(separator: ", ")) }"]
+            }
+
+            // Cluster IP.
+            let clusterKey = "\(port.clusterIP.text) . \(proto) . \(port.port)"
+            let internalEndpoints = port.internalPolicyLocal ? selection.localEndpoints : selection.clusterEndpoints
+            if internalEndpoints.isEmpty {
+                ruleset.elements[N.noEndpointServices]![clusterKey] = noEndpointVerdict
+            } else {
+                let serviceChain = N.serviceChain(portName)
+                var rules: [String] = []
+                if let clusterCIDR {
+                    rules.append("\(ip) daddr \(port.clusterIP.text) \(proto) dport \(port.port) \(ip) saddr != \(clusterCIDR) jump \(N.markForMasquerade)")
+                }
+                chain(serviceChain, nil, rules + dispatch(internalEndpoints))
+                ruleset.elements[N.serviceIPs]![clusterKey] = "goto \(serviceChain)"
+            }
+
+            // NodePort, external IPs, load-balancer IPs.
+            guard port.externallyAccessible else { continue }
+            var externalRules: [String]?
+            if !port.externalPolicyLocal {
+                if !selection.clusterEndpoints.isEmpty {
+                    externalRules = ["jump \(N.markForMasquerade)"] + dispatch(selection.clusterEndpoints)
+                }
+            } else if selection.hasAnyEndpoints {
+                var rules: [String] = []
+                if !selection.clusterEndpoints.isEmpty {
+                    // Traffic from the node itself, and from pods, is not "external": it may use any endpoint.
+                    rules.append("fib saddr type local jump \(N.markForMasquerade)")
+                    rules += dispatch(selection.clusterEndpoints, match: "fib saddr type local ")
+                    if let clusterCIDR { rules += dispatch(selection.clusterEndpoints, match: "\(ip) saddr \(clusterCIDR) ") }
+                }
+                rules += selection.localEndpoints.isEmpty ? ["drop"] : dispatch(selection.localEndpoints)
+                externalRules = rules
+            }
+            var externalKeys = (port.externalIPs + port.loadBalancerVIPs).map { "\($0.text) . \(proto) . \(port.port)" }
+            externalKeys = Array(Set(externalKeys)).sorted()
+            let nodePortKey = port.nodePort > 0 ? "\(proto) . \(port.nodePort)" : nil
+            if let externalRules {
+                let externalChain = N.externalChain(portName)
+                chain(externalChain, nil, externalRules)
+                for key in externalKeys { ruleset.elements[N.serviceIPs]![key] = "goto \(externalChain)" }
+                if let nodePortKey { ruleset.elements[N.serviceNodePorts]![nodePortKey] = "goto \(externalChain)" }
+            } else {
+                for key in externalKeys { ruleset.elements[N.noEndpointServices]![key] = noEndpointVerdict }
+                if let nodePortKey { ruleset.elements[N.noEndpointNodePorts]![nodePortKey] = noEndpointVerdict }
+            }
+        }
+        return ruleset
+    }
+}
