@@ -54,6 +54,30 @@ public struct ServicePort: Sendable, Hashable {
     /// The health-check node port (`externalTrafficPolicy: Local` LoadBalancers), 0 when none.
     public var healthCheckNodePort: Int
 
+    public init(
+        clusterIP: IPAddress,
+        port: Int,
+        protocol: TransportProtocol,
+        nodePort: Int = 0,
+        externalIPs: [IPAddress] = [],
+        loadBalancerVIPs: [IPAddress] = [],
+        stickySeconds: Int? = nil,
+        externalPolicyLocal: Bool = false,
+        internalPolicyLocal: Bool = false,
+        healthCheckNodePort: Int = 0
+    ) {
+        self.clusterIP = clusterIP
+        self.port = port
+        self.protocol = `protocol`
+        self.nodePort = nodePort
+        self.externalIPs = externalIPs
+        self.loadBalancerVIPs = loadBalancerVIPs
+        self.stickySeconds = stickySeconds
+        self.externalPolicyLocal = externalPolicyLocal
+        self.internalPolicyLocal = internalPolicyLocal
+        self.healthCheckNodePort = healthCheckNodePort
+    }
+
     /// Reachable from outside the cluster network: a NodePort, an external IP or a load-balancer IP.
     public var externallyAccessible: Bool { nodePort > 0 || !externalIPs.isEmpty || !loadBalancerVIPs.isEmpty }
     /// Whether some traffic to this port goes to endpoints on any node.
