@@ -11,6 +11,7 @@ import ServiceLifecycle
 ///
 ///     proxy-harness --manifests DIR --node-name NAME [--node-ip IP]... [--cluster-cidr CIDR]
 ///                   [--healthz-bind-address HOST:PORT] [--sync-period SECONDS] [--min-sync-period SECONDS]
+///                   [--conntrack PATH]   (`/bin/true` disables conntrack cleanup: the tests' negative control)
 struct Arguments {
     var manifests = ""
     var nodeName = "node"
@@ -22,6 +23,7 @@ struct Arguments {
     var minSyncPeriod: Duration = .milliseconds(100)
     var pollInterval: Duration = .milliseconds(100)
     var verbose = false
+    var conntrack = "/usr/sbin/conntrack"
 
     static func parse(_ arguments: [String]) -> Arguments {
         var result = Arguments()
@@ -56,6 +58,7 @@ struct Arguments {
             case "--sync-period": result.syncPeriod = seconds(value(flag), flag)
             case "--min-sync-period": result.minSyncPeriod = seconds(value(flag), flag)
             case "--poll-interval": result.pollInterval = seconds(value(flag), flag)
+            case "--conntrack": result.conntrack = value(flag)
             case "-v", "--verbose": result.verbose = true
             default: fail("unknown flag \(flag)")
             }
@@ -70,6 +73,9 @@ struct Arguments {
     }
 }
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1].hasPrefix("udp-") {
+    UDPTools.run(CommandLine.arguments)
+}
 let arguments = Arguments.parse(CommandLine.arguments)
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
@@ -94,7 +100,7 @@ let proxier = NftablesProxier(
         minSyncPeriod: arguments.minSyncPeriod
     ),
     nftables: nftables,
-    conntrack: ConntrackTool(logger: logger),
+    conntrack: ConntrackTool(executable: arguments.conntrack, logger: logger),
     health: health,
     serviceHealth: serviceHealth,
     logger: logger
