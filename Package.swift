@@ -140,6 +140,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: Benchmarks (not part of the test suite; run as documented in the README)
+        .executableTarget(
+            name: "ProxyBench",
+            dependencies: [
+                "Proxy", "Iptables", "NodeAgentTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ProxyBench",
+            swiftSettings: strictSettings
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "IptablesTests",
