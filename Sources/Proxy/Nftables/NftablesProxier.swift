@@ -66,8 +66,24 @@ public final class NftablesProxier: Proxier, Sendable {
         var servicesSynced = false
         var endpointSlicesSynced = false
         var needFullSync = true
-        var lastApplied: DesiredRuleset?
+        var applied: Applied?
         var lastFullSync: ContinuousClock.Instant?
+        /// Service ports changed since the last successful sync (their fragments are recomputed).
+        var dirty: Set<ServicePortName> = []
+    }
+
+    /// What the last successful sync put in the kernel, per Service port.
+    private struct Applied: Sendable {
+        var base: DesiredRuleset
+        var fragments: [ServicePortName: DesiredRuleset]
+        /// How many fragments use each hairpin element (Services may share an endpoint).
+        var hairpinUses: [String: Int]
+
+        var ruleset: DesiredRuleset {
+            var whole = base
+            for name in fragments.keys.sorted() { whole.merge(fragments[name]!) }
+            return whole
+        }
     }
 
     public let configuration: NftablesProxierConfiguration
@@ -149,6 +165,8 @@ public final class NftablesProxier: Proxier, Sendable {
         let zone = node?.metadata.labels?[NodeObject.zoneLabel]
         let changed = state.withLock { state in
             defer { state.nodeZone = zone }
+            // Topology hints touch every Service: rebuild everything.
+            if state.nodeZone != zone { state.needFullSync = true }
             return state.nodeZone != zone
         }
         if changed { queued() }
@@ -202,7 +220,7 @@ public final class NftablesProxier: Proxier, Sendable {
     }
 
     /// The ruleset the last successful sync applied (nil before the first).
-    public var lastApplied: DesiredRuleset? { state.withLock { $0.lastApplied } }
+    public var lastApplied: DesiredRuleset? { state.withLock { $0.applied?.ruleset } }
 
     /// Computes the desired ruleset and applies it (incrementally when possible), then cleans up UDP conntrack
     /// entries and updates health, health-check node ports and metrics.
@@ -245,7 +263,8 @@ public final class NftablesProxier: Proxier, Sendable {
             var endpoints: EndpointsMap
             var nodeZone: String?
             var full: Bool
-            var lastApplied: DesiredRuleset?
+            var applied: Applied?
+            var changed: Set<ServicePortName>
             var serviceUpdate: ServiceMapUpdate
             var endpointsUpdate: EndpointsMapUpdate
             var triggerTimes: [NamespacedName: [Date]]
@@ -257,13 +276,22 @@ public final class NftablesProxier: Proxier, Sendable {
             let (endpointChanges, triggerTimes) = state.endpointChanges.checkout()
             let serviceUpdate = state.services.apply(serviceChanges)
             let endpointsUpdate = state.endpoints.apply(endpointChanges)
+            for change in serviceChanges.values {
+                state.dirty.formUnion(change.previous.keys)
+                state.dirty.formUnion(change.current.keys)
+            }
+            for change in endpointChanges.values {
+                state.dirty.formUnion(change.previous.keys)
+                state.dirty.formUnion(change.current.keys)
+            }
             let periodic = state.lastFullSync.map { start - $0 >= syncPeriod } ?? true
             return Snapshot(
                 services: state.services,
                 endpoints: state.endpoints,
                 nodeZone: state.nodeZone,
-                full: state.needFullSync || state.lastApplied == nil || periodic,
-                lastApplied: state.lastApplied,
+                full: state.needFullSync || state.applied == nil || periodic,
+                applied: state.applied,
+                changed: state.dirty,
                 serviceUpdate: serviceUpdate,
                 endpointsUpdate: endpointsUpdate,
                 triggerTimes: triggerTimes
@@ -275,21 +303,64 @@ public final class NftablesProxier: Proxier, Sendable {
             logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
             return (.notReady, nil)
         }
-        let desired = RulesetBuilder.build(
-            configuration: configuration,
-            services: snapshot.services,
-            endpoints: snapshot.endpoints,
-            nodeZone: snapshot.nodeZone
-        )
         let family = configuration.nftFamily
         let table = configuration.tableName
         let transaction: Transaction
+        var applied: Applied
         do {
             if snapshot.full {
+                // Every fragment anew; the table rewritten in one transaction.
+                applied = Applied(base: RulesetBuilder.base(configuration: configuration), fragments: [:], hairpinUses: [:])
+                for (name, port) in snapshot.services {
+                    let fragment = RulesetBuilder.fragment(
+                        for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], configuration: configuration, nodeZone: snapshot.nodeZone
+                    )
+                    applied.fragments[name] = fragment
+                    for key in fragment.elements[RulesetNames.hairpin]?.keys ?? [:].keys { applied.hairpinUses[key, default: 0] += 1 }
+                }
                 let existing = try nftables.listObjects(family: family, table: table)
-                transaction = RulesetDiff.full(desired, existing: existing, family: family, table: table)
+                transaction = RulesetDiff.full(applied.ruleset, existing: existing, family: family, table: table)
             } else {
-                transaction = RulesetDiff.incremental(from: snapshot.lastApplied!, to: desired, family: family, table: table)
+                // Only the changed Service ports: their old fragments against their new ones.
+                applied = snapshot.applied!
+                var before = DesiredRuleset()
+                var after = DesiredRuleset()
+                var hairpinGone: Set<String> = []
+                var hairpinNew: Set<String> = []
+                for name in snapshot.changed.sorted() {
+                    let old = applied.fragments[name]
+                    let new = snapshot.services[name].map { port in
+                        RulesetBuilder.fragment(
+                            for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], configuration: configuration, nodeZone: snapshot.nodeZone
+                        )
+                    }
+                    guard old != new else { continue }
+                    for key in old?.elements[RulesetNames.hairpin]?.keys ?? [:].keys {
+                        applied.hairpinUses[key, default: 0] -= 1
+                        if applied.hairpinUses[key] == 0 {
+                            applied.hairpinUses.removeValue(forKey: key)
+                            hairpinGone.insert(key)
+                        }
+                    }
+                    for key in new?.elements[RulesetNames.hairpin]?.keys ?? [:].keys {
+                        applied.hairpinUses[key, default: 0] += 1
+                        if applied.hairpinUses[key] == 1 { hairpinNew.insert(key) }
+                    }
+                    if var old {
+                        old.elements[RulesetNames.hairpin] = nil
+                        before.merge(old)
+                    }
+                    if var new {
+                        new.elements[RulesetNames.hairpin] = nil
+                        after.merge(new)
+                    }
+                    applied.fragments[name] = new
+                }
+                // An element that left one fragment and joined another is unchanged in the kernel.
+                let reused = hairpinGone.intersection(hairpinNew)
+                before.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinGone.subtracting(reused).map { ($0, "") })
+                after.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinNew.subtracting(reused).map { ($0, "") })
+                transaction = RulesetDiff.incremental(from: before, to: after, family: family, table: table)
             }
             try nftables.run(transaction)
         } catch {
@@ -302,9 +373,12 @@ public final class NftablesProxier: Proxier, Sendable {
             return (.failed("\(error)"), nil)
         }
         let end = clock.now
+        let ruleCount = applied.fragments.values.reduce(applied.base.ruleCount) { $0 + $1.ruleCount }
         state.withLock { state in
-            state.lastApplied = desired
+            state.applied = applied
             state.needFullSync = false
+            // Ports changed while this sync ran stay dirty for the next one.
+            state.dirty.subtract(snapshot.changed)
             if snapshot.full { state.lastFullSync = start }
         }
         health.updated(configuration.family)
@@ -312,7 +386,7 @@ public final class NftablesProxier: Proxier, Sendable {
         metrics.syncDuration.recordNanoseconds(Self.nanoseconds(elapsed))
         (snapshot.full ? metrics.fullSyncDuration : metrics.partialSyncDuration).recordNanoseconds(Self.nanoseconds(elapsed))
         metrics.lastSync.record(Date().timeIntervalSince1970)
-        metrics.rulesTotal.record(desired.ruleCount)
+        metrics.rulesTotal.record(ruleCount)
         let now = Date()
         for times in snapshot.triggerTimes.values {
             for time in times where time <= now {

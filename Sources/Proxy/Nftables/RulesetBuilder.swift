@@ -14,12 +14,23 @@ import Iptables
 ///   (immediate refusal, not a timeout) through the maps `no-endpoint-services` / `no-endpoint-nodeports`.
 /// - `nat-postrouting` masquerades marked packets and hairpin connections (an endpoint reaching itself).
 public enum RulesetBuilder {
+    /// The whole ruleset: the fixed part plus every Service port's fragment.
     public static func build(
         configuration: NftablesProxierConfiguration,
         services: ServicePortMap,
         endpoints: EndpointsMap,
         nodeZone: String? = nil
     ) -> DesiredRuleset {
+        var ruleset = base(configuration: configuration)
+        for portName in services.keys.sorted() {
+            let fragment = fragment(for: portName, port: services[portName]!, endpoints: endpoints[portName] ?? [], configuration: configuration, nodeZone: nodeZone)
+            ruleset.merge(fragment)
+        }
+        return ruleset
+    }
+
+    /// The chains, maps and sets every table has, whatever the Services.
+    public static func base(configuration: NftablesProxierConfiguration) -> DesiredRuleset {
         var ruleset = DesiredRuleset()
         let family = configuration.family
         let ip = family == .ipv4 ? "ip" : "ip6"
@@ -65,88 +76,118 @@ public enum RulesetBuilder {
         for address in configuration.nodePortAddresses where address.family == family {
             ruleset.elements[N.nodePortIPs]![address.text] = ""
         }
+        return ruleset
+    }
+
+    /// What one Service port adds to the table: its chains, affinity sets, and map elements (hairpin set
+    /// elements included; they are shared between Services that share an endpoint, see ``DesiredRuleset/merge(_:)``).
+    public static func fragment(
+        for portName: ServicePortName,
+        port: ServicePort,
+        endpoints: [Endpoint],
+        configuration: NftablesProxierConfiguration,
+        nodeZone: String?
+    ) -> DesiredRuleset {
+        var ruleset = DesiredRuleset()
+        let family = configuration.family
+        let ip = family == .ipv4 ? "ip" : "ip6"
+        let addressType = family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+        typealias N = RulesetNames
+        func chain(_ name: String, _ rules: [String]) {
+            ruleset.chains[name] = .init(base: nil, rules: rules)
+        }
+        func element(_ set: String, _ key: String, _ value: String) {
+            ruleset.elements[set, default: [:]][key] = value
+        }
         let clusterCIDR = configuration.clusterCIDR.flatMap { $0.family == family ? $0 : nil }
+        let selection = EndpointSelection(endpoints: endpoints, port: port, nodeZone: nodeZone)
+        let proto = port.protocol.rawValue
+        let noEndpointVerdict = selection.hasAnyEndpoints ? "drop" : "goto \(N.reject)"
 
-        for portName in services.keys.sorted() {
-            let port = services[portName]!
-            let selection = EndpointSelection(endpoints: endpoints[portName] ?? [], port: port, nodeZone: nodeZone)
-            let proto = port.protocol.rawValue
-            let noEndpointVerdict = selection.hasAnyEndpoints ? "drop" : "goto \(N.reject)"
-
-            /// Rules that pick one of `chosen` and DNAT to it, each prefixed with `match`.
-            func dispatch(_ chosen: [Endpoint], match: String = "") -> [String] {
-                for endpoint in chosen { ruleset.elements[N.hairpin]!["\(endpoint.ip.text) . \(endpoint.ip.text)"] = "" }
-                if let sticky = port.stickySeconds {
-                    var rules: [String] = []
-                    for endpoint in chosen {
-                        let set = N.affinitySet(portName, endpoint)
-                        let endpointChain = N.endpointChain(portName, endpoint)
-                        ruleset.sets[set] = NamedSet(set, type: addressType, flags: ["dynamic", "timeout"], timeout: .seconds(sticky))
-                        chain(endpointChain, nil, [
-                            "update @\(set) { \(ip) saddr }",
-                            "meta l4proto \(proto) dnat to \(endpoint)",
-                        ])
-                        rules.append("\(match)\(ip) saddr @\(set) goto \(endpointChain)")
-                    }
-                    if chosen.count == 1 {
-                        rules.append("\(match)goto \(N.endpointChain(portName, chosen[0]))")
-                    } else {
-                        let entries = chosen.enumerated().map { "\($0.offset) : goto \(N.endpointChain(portName, $0.element))" }
-                        rules.append("\(match)numgen random mod \(chosen.count) vmap { \(entries.joined(separator: ", ")) }")
-                    }
-                    return rules
-                }
-                if chosen.count == 1 { return ["\(match)meta l4proto \(proto) dnat to \(chosen[0])"] }
-                let entries = chosen.enumerated().map { "\($0.offset) : \($0.element.ip.text) . \($0.element.port)" }
-                return ["\(match)meta l4proto \(proto) dnat \(ip) addr . port to numgen random mod \(chosen.count) map { \(entries.joined(separator: ", ")) }"]
-            }
-
-            // Cluster IP.
-            let clusterKey = "\(port.clusterIP.text) . \(proto) . \(port.port)"
-            let internalEndpoints = port.internalPolicyLocal ? selection.localEndpoints : selection.clusterEndpoints
-            if internalEndpoints.isEmpty {
-                ruleset.elements[N.noEndpointServices]![clusterKey] = noEndpointVerdict
-            } else {
-                let serviceChain = N.serviceChain(portName)
+        /// Rules that pick one of `chosen` and DNAT to it, each prefixed with `match`.
+        func dispatch(_ chosen: [Endpoint], match: String = "") -> [String] {
+            for endpoint in chosen { element(N.hairpin, "\(endpoint.ip.text) . \(endpoint.ip.text)", "") }
+            if let sticky = port.stickySeconds {
                 var rules: [String] = []
-                if let clusterCIDR {
-                    rules.append("\(ip) daddr \(port.clusterIP.text) \(proto) dport \(port.port) \(ip) saddr != \(clusterCIDR) jump \(N.markForMasquerade)")
+                for endpoint in chosen {
+                    let set = N.affinitySet(portName, endpoint)
+                    let endpointChain = N.endpointChain(portName, endpoint)
+                    ruleset.sets[set] = NamedSet(set, type: addressType, flags: ["dynamic", "timeout"], timeout: .seconds(sticky))
+                    chain(endpointChain, [
+                        "update @\(set) { \(ip) saddr }",
+                        "meta l4proto \(proto) dnat to \(endpoint)",
+                    ])
+                    rules.append("\(match)\(ip) saddr @\(set) goto \(endpointChain)")
                 }
-                chain(serviceChain, nil, rules + dispatch(internalEndpoints))
-                ruleset.elements[N.serviceIPs]![clusterKey] = "goto \(serviceChain)"
+                if chosen.count == 1 {
+                    rules.append("\(match)goto \(N.endpointChain(portName, chosen[0]))")
+                } else {
+                    let entries = chosen.enumerated().map { "\($0.offset) : goto \(N.endpointChain(portName, $0.element))" }
+                    rules.append("\(match)numgen random mod \(chosen.count) vmap { \(entries.joined(separator: ", ")) }")
+                }
+                return rules
             }
+            if chosen.count == 1 { return ["\(match)meta l4proto \(proto) dnat to \(chosen[0])"] }
+            let entries = chosen.enumerated().map { "\($0.offset) : \($0.element.ip.text) . \($0.element.port)" }
+            return ["\(match)meta l4proto \(proto) dnat \(ip) addr . port to numgen random mod \(chosen.count) map { \(entries.joined(separator: ", ")) }"]
+        }
 
-            // NodePort, external IPs, load-balancer IPs.
-            guard port.externallyAccessible else { continue }
-            var externalRules: [String]?
-            if !port.externalPolicyLocal {
-                if !selection.clusterEndpoints.isEmpty {
-                    externalRules = ["jump \(N.markForMasquerade)"] + dispatch(selection.clusterEndpoints)
-                }
-            } else if selection.hasAnyEndpoints {
-                var rules: [String] = []
-                if !selection.clusterEndpoints.isEmpty {
-                    // Traffic from the node itself, and from pods, is not "external": it may use any endpoint.
-                    rules.append("fib saddr type local jump \(N.markForMasquerade)")
-                    rules += dispatch(selection.clusterEndpoints, match: "fib saddr type local ")
-                    if let clusterCIDR { rules += dispatch(selection.clusterEndpoints, match: "\(ip) saddr \(clusterCIDR) ") }
-                }
-                rules += selection.localEndpoints.isEmpty ? ["drop"] : dispatch(selection.localEndpoints)
-                externalRules = rules
+        // Cluster IP.
+        let clusterKey = "\(port.clusterIP.text) . \(proto) . \(port.port)"
+        let internalEndpoints = port.internalPolicyLocal ? selection.localEndpoints : selection.clusterEndpoints
+        if internalEndpoints.isEmpty {
+            element(N.noEndpointServices, clusterKey, noEndpointVerdict)
+        } else {
+            let serviceChain = N.serviceChain(portName)
+            var rules: [String] = []
+            if let clusterCIDR {
+                rules.append("\(ip) daddr \(port.clusterIP.text) \(proto) dport \(port.port) \(ip) saddr != \(clusterCIDR) jump \(N.markForMasquerade)")
             }
-            var externalKeys = (port.externalIPs + port.loadBalancerVIPs).map { "\($0.text) . \(proto) . \(port.port)" }
-            externalKeys = Array(Set(externalKeys)).sorted()
-            let nodePortKey = port.nodePort > 0 ? "\(proto) . \(port.nodePort)" : nil
-            if let externalRules {
-                let externalChain = N.externalChain(portName)
-                chain(externalChain, nil, externalRules)
-                for key in externalKeys { ruleset.elements[N.serviceIPs]![key] = "goto \(externalChain)" }
-                if let nodePortKey { ruleset.elements[N.serviceNodePorts]![nodePortKey] = "goto \(externalChain)" }
-            } else {
-                for key in externalKeys { ruleset.elements[N.noEndpointServices]![key] = noEndpointVerdict }
-                if let nodePortKey { ruleset.elements[N.noEndpointNodePorts]![nodePortKey] = noEndpointVerdict }
+            chain(serviceChain, rules + dispatch(internalEndpoints))
+            element(N.serviceIPs, clusterKey, "goto \(serviceChain)")
+        }
+
+        // NodePort, external IPs, load-balancer IPs.
+        guard port.externallyAccessible else { return ruleset }
+        var externalRules: [String]?
+        if !port.externalPolicyLocal {
+            if !selection.clusterEndpoints.isEmpty {
+                externalRules = ["jump \(N.markForMasquerade)"] + dispatch(selection.clusterEndpoints)
             }
+        } else if selection.hasAnyEndpoints {
+            var rules: [String] = []
+            if !selection.clusterEndpoints.isEmpty {
+                // Traffic from the node itself, and from pods, is not "external": it may use any endpoint.
+                rules.append("fib saddr type local jump \(N.markForMasquerade)")
+                rules += dispatch(selection.clusterEndpoints, match: "fib saddr type local ")
+                if let clusterCIDR { rules += dispatch(selection.clusterEndpoints, match: "\(ip) saddr \(clusterCIDR) ") }
+            }
+            rules += selection.localEndpoints.isEmpty ? ["drop"] : dispatch(selection.localEndpoints)
+            externalRules = rules
+        }
+        let externalKeys = Set((port.externalIPs + port.loadBalancerVIPs).map { "\($0.text) . \(proto) . \(port.port)" }).sorted()
+        let nodePortKey = port.nodePort > 0 ? "\(proto) . \(port.nodePort)" : nil
+        if let externalRules {
+            let externalChain = N.externalChain(portName)
+            chain(externalChain, externalRules)
+            for key in externalKeys { element(N.serviceIPs, key, "goto \(externalChain)") }
+            if let nodePortKey { element(N.serviceNodePorts, nodePortKey, "goto \(externalChain)") }
+        } else {
+            for key in externalKeys { element(N.noEndpointServices, key, noEndpointVerdict) }
+            if let nodePortKey { element(N.noEndpointNodePorts, nodePortKey, noEndpointVerdict) }
         }
         return ruleset
+    }
+}
+
+extension DesiredRuleset {
+    /// Adds `fragment`'s chains, sets and elements (a later fragment wins a key collision).
+    public mutating func merge(_ fragment: DesiredRuleset) {
+        chains.merge(fragment.chains) { _, new in new }
+        sets.merge(fragment.sets) { _, new in new }
+        maps.merge(fragment.maps) { _, new in new }
+        for (name, entries) in fragment.elements {
+            elements[name, default: [:]].merge(entries) { _, new in new }
+        }
     }
 }

@@ -32,11 +32,14 @@ public enum RulesetDiff {
         for name in new.chains.keys.sorted() where old.chains[name] == nil {
             tx.add(.chain(Chain(name, base: new.chains[name]!.base)))
         }
-        // 2. Elements that go away or change value (before the chains they point to can go).
-        for setName in new.elements.keys.sorted() {
+        // 2. Elements that go away or change value (before the chains they point to can go). A set or map that
+        //    goes away entirely takes its elements with it.
+        let deletedSets = Set(old.sets.keys.filter { new.sets[$0] == nil }).union(old.maps.keys.filter { new.maps[$0] == nil })
+        let elementSets = Set(old.elements.keys).union(new.elements.keys).subtracting(deletedSets)
+        for setName in elementSets.sorted() {
             if redeclared.contains(setName) { continue }
             let before = old.elements[setName] ?? [:]
-            let after = new.elements[setName]!
+            let after = new.elements[setName] ?? [:]
             for key in before.keys.sorted() where after[key] != before[key] {
                 tx.deleteElement(setName, key: key)
             }
