@@ -198,6 +198,17 @@ func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+if let dump = ProcessInfo.processInfo.environment["PROXYBENCH_DUMP"] {
+    // Writes the full-sync transaction for N services (PROXYBENCH_DUMP=N:PATH), for profiling nft itself.
+    let parts = dump.split(separator: ":", maxSplits: 1)
+    let fake = FakeNftables()
+    let proxier = makeProxier(fake)
+    feed(proxier, count: Int(parts[0])!)
+    _ = runSync { await proxier.syncNow() }
+    try Data(fake.transactions[0].script().utf8).write(to: URL(fileURLWithPath: String(parts[1])))
+    exit(0)
+}
+
 say("ProxyBench — nftables proxier vs. kube-proxy iptables mode (iptables-restore, \(((try? Command.run(["iptables", "--version"])) ?? "iptables ?").trimmingCharacters(in: .whitespacesAndNewlines)))")
 say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, kernel \(((try? Command.run(["uname", "-r"])) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)); \(endpointsPerService) endpoints per Service; medians")
 say("")

@@ -100,13 +100,18 @@ public struct NamedMap: Sendable, Hashable {
     public var valueType: String
     public var flags: [String]
     public var comment: String?
+    /// A `typeof` declaration (`numgen random mod 2 : ip daddr . th dport`) used instead of `type` when the key
+    /// has no named type (a `numgen` value is a bare integer); ``keyType``/``valueType`` then say what nft
+    /// lists back (`integer`, `ipv4_addr . inet_service`).
+    public var typeof: String?
 
-    public init(_ name: String, keyType: String, valueType: String, flags: [String] = [], comment: String? = nil) {
+    public init(_ name: String, keyType: String, valueType: String, flags: [String] = [], comment: String? = nil, typeof: String? = nil) {
         self.name = name
         self.keyType = keyType
         self.valueType = valueType
         self.flags = flags
         self.comment = comment
+        self.typeof = typeof
     }
 }
 

@@ -39,12 +39,17 @@ public struct Transaction: Sendable, Hashable {
 
     /// Appends `verb object`. Consecutive element commands of the same verb and set are merged into one line.
     public mutating func append(_ verb: Verb, _ object: Object) {
-        if case .elements(let new) = object,
-            let last = commands.last, last.verb == verb,
-            case .elements(var existing) = last.object, existing.setName == new.setName
+        if case .elements(let new) = object, let last = commands.last, last.verb == verb,
+            case .elements(let peek) = last.object, peek.setName == new.setName
         {
-            existing.elements += new.elements
-            commands[commands.count - 1].object = .elements(existing)
+            // Take the command out and drop its reference first, so the element array is appended to in place
+            // (a copy per element would make large transactions quadratic).
+            var command = commands.removeLast()
+            guard case .elements(var existing) = command.object else { return }
+            command.object = .table
+            existing.elements.append(contentsOf: new.elements)
+            command.object = .elements(existing)
+            commands.append(command)
             return
         }
         commands.append(TransactionCommand(verb: verb, object: object))
@@ -124,7 +129,7 @@ public struct Transaction: Sendable, Hashable {
         case .map(let map):
             text += "\(verb) map \(prefix) \(map.name)"
             if command.verb == .add || command.verb == .create {
-                var parts = ["type \(map.keyType) : \(map.valueType)"]
+                var parts = [map.typeof.map { "typeof \($0)" } ?? "type \(map.keyType) : \(map.valueType)"]
                 if !map.flags.isEmpty { parts.append("flags \(map.flags.joined(separator: ","))") }
                 if let comment = map.comment { parts.append("comment \(Self.quote(comment))") }
                 text += " { " + parts.joined(separator: " ; ") + " ; }"

@@ -85,8 +85,9 @@ struct KernelRulesetTests {
         proxier.endpointSliceChanged(previous: nil, current: Fixtures.slice("web-1", service: "web", addressType: family.rawValue, endpoints: [.init(ip: family == .ipv4 ? "10.1.0.2" : "fd00:1::2")]))
         proxier.serviceChanged(previous: Fixtures.service("sticky"), current: nil)
         proxier.endpointSliceChanged(previous: Fixtures.slice("sticky-1", service: "sticky", endpoints: []), current: nil)
-        guard case .applied(full: false, let commands) = await proxier.syncNow(), commands > 0 else {
-            Issue.record("incremental sync failed")
+        let incremental = await proxier.syncNow()
+        guard case .applied(full: false, let commands) = incremental, commands > 0 else {
+            Issue.record("incremental sync failed: \(incremental)")
             return
         }
         Self.compare(try #require(try nft.list(family: nftFamily, table: "node-agent")), try #require(proxier.lastApplied))
@@ -103,8 +104,9 @@ struct KernelRulesetTests {
         Self.feed(restarted, family: family)
         restarted.servicesSynced()
         restarted.endpointSlicesSynced()
-        guard case .applied(full: true, _) = await restarted.syncNow() else {
-            Issue.record("restart sync failed")
+        let restart = await restarted.syncNow()
+        guard case .applied(full: true, _) = restart else {
+            Issue.record("restart sync failed: \(restart)")
             return
         }
         Self.compare(try #require(try nft.list(family: nftFamily, table: "node-agent")), try #require(restarted.lastApplied))

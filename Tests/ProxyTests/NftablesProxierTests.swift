@@ -94,9 +94,11 @@ struct NftablesProxierTests {
         #expect(
             harness.rules("svc-default/web/tcp/http") == [
                 "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
-                "meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.1.0.1 . 8080, 1 : 10.1.0.2 . 8080 }",
+                "meta l4proto tcp dnat ip addr . port to numgen random mod 2 offset 65536 map @endpoints-tcp",
             ]
         )
+        // "empty" sorts first and holds slot 0; "web" has slot 1, so its endpoints are keys 65536 and 65537.
+        #expect(harness.elements("endpoints-tcp") == ["65536": "10.1.0.1 . 8080", "65537": "10.1.0.2 . 8080"])
         #expect(harness.elements("hairpin-endpoints").keys.sorted() == ["10.1.0.1 . 10.1.0.1", "10.1.0.2 . 10.1.0.2"])
         #expect(harness.elements("nodeport-ips") == ["10.250.0.1": ""])
     }
@@ -169,8 +171,25 @@ struct NftablesProxierTests {
             tx.script() == """
                 flush chain ip node-agent svc-default/svc7/tcp/http
                 add rule ip node-agent svc-default/svc7/tcp/http ip daddr 10.96.1.7 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-                add rule ip node-agent svc-default/svc7/tcp/http meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.1.1.7 . 8080, 1 : 10.1.2.7 . 8080 }
+                add rule ip node-agent svc-default/svc7/tcp/http meta l4proto tcp dnat ip addr . port to numgen random mod 2 offset 1114112 map @endpoints-tcp
+                add element ip node-agent endpoints-tcp { 1114112 : 10.1.1.7 . 8080, 1114113 : 10.1.2.7 . 8080 }
                 add element ip node-agent hairpin-endpoints { 10.1.2.7 . 10.1.2.7 }
+
+                """
+        )
+        // Same number of endpoints, one replaced: only map elements change, the rule stays.
+        harness.fake.resetTransactions()
+        harness.proxier.endpointSliceChanged(
+            previous: nil,
+            current: Fixtures.slice("svc7-1", service: "svc7", endpoints: [.init(ip: "10.1.1.7"), .init(ip: "10.1.3.7")])
+        )
+        await harness.proxier.syncNow()
+        #expect(
+            harness.fake.transactions.last?.script() == """
+                delete element ip node-agent endpoints-tcp { 1114113 }
+                delete element ip node-agent hairpin-endpoints { 10.1.2.7 . 10.1.2.7 }
+                add element ip node-agent endpoints-tcp { 1114113 : 10.1.3.7 . 8080 }
+                add element ip node-agent hairpin-endpoints { 10.1.3.7 . 10.1.3.7 }
 
                 """
         )

@@ -160,7 +160,10 @@ public final class FakeNftables: Nftables, Sendable {
                 }
                 continue
             }
-            guard var table = state.tables[tableKey] else { throw fail(notFound) }
+            // Taken out of the dictionary so that mutating it does not copy it (one copy per command would make
+            // large transactions quadratic); put back after the command.
+            guard var table = state.tables.removeValue(forKey: tableKey) else { throw fail(notFound) }
+            defer { state.tables[tableKey] = table }
             switch (command.verb, command.object) {
             case (.add, .chain(let chain)), (.create, .chain(let chain)):
                 if table.chains[chain.name] != nil {
@@ -263,7 +266,6 @@ public final class FakeNftables: Nftables, Sendable {
             default:
                 throw fail("syntax error, unexpected \(command.verb.rawValue)")
             }
-            state.tables[tableKey] = table
         }
     }
 

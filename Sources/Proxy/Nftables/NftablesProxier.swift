@@ -78,6 +78,29 @@ public final class NftablesProxier: Proxier, Sendable {
         var fragments: [ServicePortName: DesiredRuleset]
         /// How many fragments use each hairpin element (Services may share an endpoint).
         var hairpinUses: [String: Int]
+        /// Each Service port's endpoint-map slot (see ``RulesetBuilder/fragment(for:port:endpoints:slot:configuration:nodeZone:)``).
+        var slots: [ServicePortName: Int] = [:]
+        var freeSlots: [Int] = []
+        var nextSlot = 0
+
+        /// The slot of `name`, allocating one when it has none; nil when every slot is taken.
+        mutating func slot(for name: ServicePortName) -> Int? {
+            if let slot = slots[name] { return slot }
+            let slot: Int
+            if let free = freeSlots.popLast() {
+                slot = free
+            } else {
+                guard nextSlot < RulesetBuilder.maxSlots else { return nil }
+                slot = nextSlot
+                nextSlot += 1
+            }
+            slots[name] = slot
+            return slot
+        }
+
+        mutating func releaseSlot(of name: ServicePortName) {
+            if let slot = slots.removeValue(forKey: name) { freeSlots.append(slot) }
+        }
 
         var ruleset: DesiredRuleset {
             var whole = base
@@ -311,9 +334,15 @@ public final class NftablesProxier: Proxier, Sendable {
             if snapshot.full {
                 // Every fragment anew; the table rewritten in one transaction.
                 applied = Applied(base: RulesetBuilder.base(configuration: configuration), fragments: [:], hairpinUses: [:])
-                for (name, port) in snapshot.services {
+                for name in snapshot.services.keys.sorted() {
+                    let port = snapshot.services[name]!
+                    guard let slot = applied.slot(for: name) else {
+                        logger.error("too many Service ports; not serving this one", metadata: ["service": "\(name)", "limit": "\(RulesetBuilder.maxSlots)"])
+                        continue
+                    }
                     let fragment = RulesetBuilder.fragment(
-                        for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], configuration: configuration, nodeZone: snapshot.nodeZone
+                        for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], slot: slot,
+                        configuration: configuration, nodeZone: snapshot.nodeZone
                     )
                     applied.fragments[name] = fragment
                     for key in fragment.elements[RulesetNames.hairpin]?.keys ?? [:].keys { applied.hairpinUses[key, default: 0] += 1 }
@@ -329,10 +358,18 @@ public final class NftablesProxier: Proxier, Sendable {
                 var hairpinNew: Set<String> = []
                 for name in snapshot.changed.sorted() {
                     let old = applied.fragments[name]
-                    let new = snapshot.services[name].map { port in
-                        RulesetBuilder.fragment(
-                            for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], configuration: configuration, nodeZone: snapshot.nodeZone
-                        )
+                    var new: DesiredRuleset?
+                    if let port = snapshot.services[name] {
+                        if let slot = applied.slot(for: name) {
+                            new = RulesetBuilder.fragment(
+                                for: name, port: port, endpoints: snapshot.endpoints[name] ?? [], slot: slot,
+                                configuration: configuration, nodeZone: snapshot.nodeZone
+                            )
+                        } else {
+                            logger.error("too many Service ports; not serving this one", metadata: ["service": "\(name)", "limit": "\(RulesetBuilder.maxSlots)"])
+                        }
+                    } else {
+                        applied.releaseSlot(of: name)
                     }
                     guard old != new else { continue }
                     for key in old?.elements[RulesetNames.hairpin]?.keys ?? [:].keys {

@@ -22,8 +22,11 @@ public enum RulesetBuilder {
         nodeZone: String? = nil
     ) -> DesiredRuleset {
         var ruleset = base(configuration: configuration)
-        for portName in services.keys.sorted() {
-            let fragment = fragment(for: portName, port: services[portName]!, endpoints: endpoints[portName] ?? [], configuration: configuration, nodeZone: nodeZone)
+        for (index, portName) in services.keys.sorted().enumerated() {
+            let fragment = fragment(
+                for: portName, port: services[portName]!, endpoints: endpoints[portName] ?? [], slot: index,
+                configuration: configuration, nodeZone: nodeZone
+            )
             ruleset.merge(fragment)
         }
         return ruleset
@@ -70,6 +73,13 @@ public enum RulesetBuilder {
         ruleset.maps[N.noEndpointNodePorts] = NamedMap(N.noEndpointNodePorts, keyType: "inet_proto . inet_service", valueType: "verdict")
         ruleset.sets[N.nodePortIPs] = NamedSet(N.nodePortIPs, type: addressType)
         ruleset.sets[N.hairpin] = NamedSet(N.hairpin, type: "\(addressType) . \(addressType)")
+        for proto in TransportProtocol.allCases {
+            ruleset.maps[N.endpoints(proto)] = NamedMap(
+                N.endpoints(proto), keyType: "integer", valueType: "\(addressType) . inet_service",
+                typeof: "numgen random mod 2 : \(ip) daddr . \(proto.rawValue) dport"
+            )
+            ruleset.elements[N.endpoints(proto)] = [:]
+        }
         for name in [N.serviceIPs, N.noEndpointServices, N.serviceNodePorts, N.noEndpointNodePorts, N.nodePortIPs, N.hairpin] {
             ruleset.elements[name] = [:]
         }
@@ -79,12 +89,23 @@ public enum RulesetBuilder {
         return ruleset
     }
 
+    /// The most Service ports one table serves (a port's endpoint slots are `slot << 16 ...`, 32 bits in all).
+    public static let maxSlots = 1 << 16
+    /// The most endpoints one Service port spreads traffic over.
+    public static let maxEndpointsPerPort = 1 << 16
+
     /// What one Service port adds to the table: its chains, affinity sets, and map elements (hairpin set
     /// elements included; they are shared between Services that share an endpoint, see ``DesiredRuleset/merge(_:)``).
+    ///
+    /// `slot` (below ``maxSlots``) gives the port the endpoint-map keys `slot << 16 ..< (slot + 1) << 16`: its
+    /// DNAT rule is `dnat to numgen random mod N offset (slot << 16) map @endpoints`, one rule and no anonymous
+    /// set per Service (the kernel creates and binds anonymous sets in time linear in their number, which made a
+    /// transaction with one per Service quadratic).
     public static func fragment(
         for portName: ServicePortName,
         port: ServicePort,
         endpoints: [Endpoint],
+        slot: Int,
         configuration: NftablesProxierConfiguration,
         nodeZone: String?
     ) -> DesiredRuleset {
@@ -104,8 +125,11 @@ public enum RulesetBuilder {
         let proto = port.protocol.rawValue
         let noEndpointVerdict = selection.hasAnyEndpoints ? "drop" : "goto \(N.reject)"
 
+        var ranges: [[Endpoint]: Int] = [:]
+        var nextKey = slot << 16
         /// Rules that pick one of `chosen` and DNAT to it, each prefixed with `match`.
-        func dispatch(_ chosen: [Endpoint], match: String = "") -> [String] {
+        func dispatch(_ allChosen: [Endpoint], match: String = "") -> [String] {
+            let chosen = Array(allChosen.prefix(maxEndpointsPerPort / 2))
             for endpoint in chosen { element(N.hairpin, "\(endpoint.ip.text) . \(endpoint.ip.text)", "") }
             if let sticky = port.stickySeconds {
                 var rules: [String] = []
@@ -128,8 +152,18 @@ public enum RulesetBuilder {
                 return rules
             }
             if chosen.count == 1 { return ["\(match)meta l4proto \(proto) dnat to \(chosen[0])"] }
-            let entries = chosen.enumerated().map { "\($0.offset) : \($0.element.ip.text) . \($0.element.port)" }
-            return ["\(match)meta l4proto \(proto) dnat \(ip) addr . port to numgen random mod \(chosen.count) map { \(entries.joined(separator: ", ")) }"]
+            let first: Int
+            if let known = ranges[chosen] {
+                first = known
+            } else {
+                first = nextKey
+                ranges[chosen] = first
+                nextKey += chosen.count
+                for (offset, endpoint) in chosen.enumerated() {
+                    element(N.endpoints(port.protocol), "\(first + offset)", "\(endpoint.ip.text) . \(endpoint.port)")
+                }
+            }
+            return ["\(match)meta l4proto \(proto) dnat \(ip) addr . port to numgen random mod \(chosen.count) offset \(first) map @\(N.endpoints(port.protocol))"]
         }
 
         // Cluster IP.

@@ -90,18 +90,19 @@ public enum RulesetDiff {
         let staleChains = (existing?.chains.keys.filter { desired.chains[$0] == nil } ?? []).sorted()
         let staleSets = (existing?.sets.keys.filter { (desired.sets[$0] == nil && desired.maps[$0] == nil) || redeclared.contains($0) } ?? []).sorted()
         // 1. Empty everything that stays and everything that goes, so no reference is left to the stale objects.
+        // (Only what exists needs emptying: a flush per new chain costs the kernel time for nothing.)
         for name in desired.chains.keys.sorted() {
             tx.add(.chain(Chain(name, base: desired.chains[name]!.base)))
-            tx.flush(.chain(Chain(name)))
+            if existing?.chains[name] != nil { tx.flush(.chain(Chain(name))) }
         }
         for name in staleChains { tx.flush(.chain(Chain(name))) }
         for name in desired.maps.keys.sorted() where !redeclared.contains(name) {
             tx.add(.map(desired.maps[name]!))
-            tx.flush(.map(desired.maps[name]!))
+            if existing?.sets[name] != nil { tx.flush(.map(desired.maps[name]!)) }
         }
         for name in desired.sets.keys.sorted() where !redeclared.contains(name) {
             tx.add(.set(desired.sets[name]!))
-            if !dynamic.contains(name) { tx.flush(.set(desired.sets[name]!)) }
+            if !dynamic.contains(name) && existing?.sets[name] != nil { tx.flush(.set(desired.sets[name]!)) }
         }
         // 2. Delete the stale objects, then recreate redeclared ones.
         for name in staleChains { tx.delete(.chain(Chain(name))) }
