@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 
 /// Moves the calling thread into the network namespace behind `fd` (an open /var/run/netns/NAME).
 static inline int cnftables_enter_netns(int fd) { return setns(fd, CLONE_NEWNET); }

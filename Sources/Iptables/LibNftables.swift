@@ -20,6 +20,9 @@ public final class LibNftables: Nftables, @unchecked Sendable {
     private let context: ContextPointer
     private let lock = Mutex<Void>(())
     private let executor: NamespaceThread?
+    /// Declared types of the sets and maps this instance created, by `family table name`: element-only
+    /// transactions on them take the direct netlink path (``ElementBatch``).
+    private let setTypes = Mutex<[String: ElementBatch.SetType]>([:])
 
     /// Opens a libnftables context, in `networkNamespace` (a path such as `/var/run/netns/NAME`) when given.
     /// - Throws: ``NftablesError`` when the namespace cannot be entered or libnftables cannot start.
@@ -51,7 +54,34 @@ public final class LibNftables: Nftables, @unchecked Sendable {
 
     public func run(_ transaction: Transaction) throws {
         guard !transaction.isEmpty else { return }
+        let prefix = "\(transaction.family.rawValue) \(transaction.table) "
+        let known = setTypes.withLock { types in
+            types.filter { $0.key.hasPrefix(prefix) }.reduce(into: [String: ElementBatch.SetType]()) { $0[String($1.key.dropFirst(prefix.count))] = $1.value }
+        }
+        if let batch = ElementBatch(transaction, types: known) {
+            let failure: (index: Int, errno: Int32)? = executor.map { $0.perform { batch.send() } } ?? batch.send()
+            if let failure {
+                let message = "Could not process rule: \(String(cString: strerror(failure.errno)))"
+                let line = failure.index >= 1 && failure.index <= transaction.count ? failure.index : nil
+                throw NftablesError.rejected("run", message: message, line: line, command: line.map { transaction.line($0 - 1) })
+            }
+            return
+        }
         try execute(script: transaction.script(), operation: "run", transaction: transaction, dryRun: false)
+        setTypes.withLock { types in
+            for command in transaction.commands {
+                switch (command.verb, command.object) {
+                case (.add, .set(let set)), (.create, .set(let set)):
+                    types[prefix + set.name] = .init(key: set.type.components(separatedBy: " . "), value: nil)
+                case (.add, .map(let map)), (.create, .map(let map)):
+                    types[prefix + map.name] = .init(key: map.keyType.components(separatedBy: " . "), value: map.valueType.components(separatedBy: " . "))
+                case (.delete, .set(let set)): types[prefix + set.name] = nil
+                case (.delete, .map(let map)): types[prefix + map.name] = nil
+                case (.delete, .table): types = types.filter { !$0.key.hasPrefix(prefix) }
+                default: break
+                }
+            }
+        }
     }
 
     public func check(_ transaction: Transaction) throws {

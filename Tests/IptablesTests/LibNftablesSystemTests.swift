@@ -102,4 +102,40 @@ struct LibNftablesSystemTests {
             #expect(!host.contains("naproxy-test"))
         }
     }
+
+    @Test("element-only transactions go straight to the kernel as one batch and read back like libnftables' own")
+    func elementFastPath() throws {
+        try Self.withNamespace { namespace, nft in
+            var tx = Self.sampleTransaction()
+            tx.add(NamedMap("slots", keyType: "integer", valueType: "ipv4_addr . inet_service", typeof: "numgen random mod 2 : ip daddr . tcp dport"))
+            tx.add(NamedMap("ports", keyType: "inet_proto . inet_service", valueType: "verdict"))
+            tx.add(NamedSet("pairs", type: "ipv4_addr . ipv4_addr"))
+            try nft.run(tx)
+
+            var elements = Transaction(family: .ip, table: "naproxy-test")
+            elements.addElement("slots", Element(key: "65536", value: "10.1.0.7 . 8080"))
+            elements.addElement("slots", Element(key: "65537", value: "10.1.0.8 . 8081"))
+            elements.addElement("service-ips", Element(key: "10.96.0.99 . udp . 53", value: "goto svc-a"))
+            elements.addElement("ports", Element(key: "tcp . 30080", value: "drop"))
+            elements.addElement("pairs", Element(key: "10.1.0.7 . 10.1.0.7"))
+            elements.deleteElement("service-ips", key: "10.96.0.10 . tcp . 80")
+            try nft.run(elements)
+            let listing = try #require(try nft.list(family: .ip, table: "naproxy-test"))
+            #expect(listing.sets["slots"]?.elements == ["65536": "10.1.0.7 . 8080", "65537": "10.1.0.8 . 8081"])
+            #expect(listing.sets["service-ips"]?.elements == ["10.96.0.99 . udp . 53": "goto svc-a"])
+            #expect(listing.sets["ports"]?.elements == ["tcp . 30080": "drop"])
+            #expect(listing.sets["pairs"]?.elements == ["10.1.0.7 . 10.1.0.7": ""])
+            #expect(try namespace.run(["nft", "list", "map", "ip", "naproxy-test", "slots"]).contains("65537 : 10.1.0.8 . 8081"))
+
+            // All or nothing: the second command fails (no such element), the first does not apply either.
+            var failing = Transaction(family: .ip, table: "naproxy-test")
+            failing.addElement("pairs", Element(key: "10.1.0.9 . 10.1.0.9"))
+            failing.deleteElement("service-ips", key: "10.96.0.250 . tcp . 80")
+            let error = try #require(throws: NftablesError.self) { try nft.run(failing) }
+            #expect(error.line == 2)
+            #expect(error.isNotFound)
+            #expect(error.command == "delete element ip naproxy-test service-ips { 10.96.0.250 . tcp . 80 }")
+            #expect(try nft.list(family: .ip, table: "naproxy-test")?.sets["pairs"]?.elements == ["10.1.0.7 . 10.1.0.7": ""])
+        }
+    }
 }
