@@ -221,6 +221,9 @@ struct SizeResult {
     var anchor: [Double] = []
     var change: [Double] = []
     var changeCommands = 0
+    /// A one-element transaction straight to the kernel, and a sync with nothing to do (where (b)'s time goes).
+    var kernelOnly = Double.nan
+    var idleSync = Double.nan
 }
 
 var results: [SizeResult] = []
@@ -252,6 +255,29 @@ for size in options.sizes {
         if run == options.runs - 1 {
             let last = size - 1
             let base = (0..<endpointsPerService).map { endpointIP(last, $0) }
+            do {
+                // Where (b)'s time goes: the kernel transaction alone, and a sync with nothing to do.
+                var direct: [Double] = []
+                for round in 0..<10 {
+                    var tx = Transaction(family: .ip, table: "node-agent")
+                    if round % 2 == 0 {
+                        tx.addElement("hairpin-endpoints", Element(key: "10.77.0.1 . 10.77.0.1"))
+                    } else {
+                        tx.deleteElement("hairpin-endpoints", key: "10.77.0.1 . 10.77.0.1")
+                    }
+                    let start = clock.now
+                    try nft.run(tx)
+                    direct.append(seconds(clock.now - start))
+                }
+                var idle: [Double] = []
+                for _ in 0..<10 {
+                    let start = clock.now
+                    _ = runSync { await proxier.syncNow() }
+                    idle.append(seconds(clock.now - start))
+                }
+                result.kernelOnly = median(direct)
+                result.idleSync = median(idle)
+            }
             for change in 0..<options.changeRuns {
                 var endpoints = base
                 endpoints[change % endpointsPerService] = "10.99.\(change / 256).\(change % 256)"
@@ -298,9 +324,14 @@ for result in results {
     )
 }
 say("")
-say("(b) one endpoint change, event to kernel          median       p90     commands   target")
+say("(b) one endpoint change, event to kernel          median       p90     commands   target              [kernel transaction alone | idle sync]")
 for result in results {
-    say(String(format: "    N = %6d                                %9@ %9@   %8d   < 10 ms at 10,000", result.size, format(median(result.change), "ms") as NSString, format(percentile(result.change, 0.9), "ms") as NSString, result.changeCommands))
+    say(
+        String(
+            format: "    N = %6d                                %9@ %9@   %8d   < 10 ms at 10,000   [%@ | %@]", result.size, format(median(result.change), "ms") as NSString,
+            format(percentile(result.change, 0.9), "ms") as NSString, result.changeCommands, format(result.kernelOnly, "ms") as NSString, format(result.idleSync, "ms") as NSString
+        )
+    )
 }
 say("")
 

@@ -82,6 +82,8 @@ public final class NftablesProxier: Proxier, Sendable {
         var slots: [ServicePortName: Int] = [:]
         var freeSlots: [Int] = []
         var nextSlot = 0
+        /// Rules in `base` and all fragments, kept up to date so that reporting it is not O(Services).
+        var ruleCount = 0
 
         /// The slot of `name`, allocating one when it has none; nil when every slot is taken.
         mutating func slot(for name: ServicePortName) -> Int? {
@@ -308,12 +310,16 @@ public final class NftablesProxier: Proxier, Sendable {
                 state.dirty.formUnion(change.current.keys)
             }
             let periodic = state.lastFullSync.map { start - $0 >= syncPeriod } ?? true
+            // The applied state moves into the snapshot (and back after a successful sync) so that the sync
+            // mutates it in place: a copy would cost O(Services) on every endpoint change.
+            let applied = state.applied
+            state.applied = nil
             return Snapshot(
                 services: state.services,
                 endpoints: state.endpoints,
                 nodeZone: state.nodeZone,
-                full: state.needFullSync || state.applied == nil || periodic,
-                applied: state.applied,
+                full: state.needFullSync || applied == nil || periodic,
+                applied: applied,
                 changed: state.dirty,
                 serviceUpdate: serviceUpdate,
                 endpointsUpdate: endpointsUpdate,
@@ -322,7 +328,7 @@ public final class NftablesProxier: Proxier, Sendable {
         }
         metrics.serviceChangesPending.record(0)
         metrics.endpointChangesPending.record(0)
-        guard let snapshot else {
+        guard var snapshot else {
             logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
             return (.notReady, nil)
         }
@@ -333,7 +339,9 @@ public final class NftablesProxier: Proxier, Sendable {
         do {
             if snapshot.full {
                 // Every fragment anew; the table rewritten in one transaction.
+                snapshot.applied = nil
                 applied = Applied(base: RulesetBuilder.base(configuration: configuration), fragments: [:], hairpinUses: [:])
+                applied.ruleCount = applied.base.ruleCount
                 for name in snapshot.services.keys.sorted() {
                     let port = snapshot.services[name]!
                     guard let slot = applied.slot(for: name) else {
@@ -345,6 +353,7 @@ public final class NftablesProxier: Proxier, Sendable {
                         configuration: configuration, nodeZone: snapshot.nodeZone
                     )
                     applied.fragments[name] = fragment
+                    applied.ruleCount += fragment.ruleCount
                     for key in fragment.elements[RulesetNames.hairpin]?.keys ?? [:].keys { applied.hairpinUses[key, default: 0] += 1 }
                 }
                 let existing = try nftables.listObjects(family: family, table: table)
@@ -352,6 +361,7 @@ public final class NftablesProxier: Proxier, Sendable {
             } else {
                 // Only the changed Service ports: their old fragments against their new ones.
                 applied = snapshot.applied!
+                snapshot.applied = nil
                 var before = DesiredRuleset()
                 var after = DesiredRuleset()
                 var hairpinGone: Set<String> = []
@@ -372,6 +382,7 @@ public final class NftablesProxier: Proxier, Sendable {
                         applied.releaseSlot(of: name)
                     }
                     guard old != new else { continue }
+                    applied.ruleCount += (new?.ruleCount ?? 0) - (old?.ruleCount ?? 0)
                     for key in old?.elements[RulesetNames.hairpin]?.keys ?? [:].keys {
                         applied.hairpinUses[key, default: 0] -= 1
                         if applied.hairpinUses[key] == 0 {
@@ -410,7 +421,7 @@ public final class NftablesProxier: Proxier, Sendable {
             return (.failed("\(error)"), nil)
         }
         let end = clock.now
-        let ruleCount = applied.fragments.values.reduce(applied.base.ruleCount) { $0 + $1.ruleCount }
+        let ruleCount = applied.ruleCount
         state.withLock { state in
             state.applied = applied
             state.needFullSync = false
