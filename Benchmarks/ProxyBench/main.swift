@@ -259,11 +259,19 @@ for size in options.sizes {
                 // Where (b)'s time goes: the kernel transaction alone, and a sync with nothing to do.
                 var direct: [Double] = []
                 for round in 0..<10 {
+                    // The same shape as an endpoint replacement: two element deletions, two additions.
                     var tx = Transaction(family: .ip, table: "node-agent")
-                    if round % 2 == 0 {
-                        tx.addElement("hairpin-endpoints", Element(key: "10.77.0.1 . 10.77.0.1"))
+                    let (old, new) = round % 2 == 0 ? ("10.77.0.1", "10.77.0.2") : ("10.77.0.2", "10.77.0.1")
+                    if ProcessInfo.processInfo.environment["PROXYBENCH_ADDS_ONLY"] != nil {
+                        tx.addElement("endpoints-tcp", Element(key: "\(4_000_000_000 + round)", value: "\(new) . 80"))
+                        tx.addElement("hairpin-endpoints", Element(key: "10.78.0.\(round) . 10.78.0.\(round)"))
                     } else {
-                        tx.deleteElement("hairpin-endpoints", key: "10.77.0.1 . 10.77.0.1")
+                        if round > 0 {
+                            tx.deleteElement("endpoints-tcp", key: "4000000000")
+                            tx.deleteElement("hairpin-endpoints", key: "\(old) . \(old)")
+                        }
+                        tx.addElement("endpoints-tcp", Element(key: "4000000000", value: "\(new) . 80"))
+                        tx.addElement("hairpin-endpoints", Element(key: "\(new) . \(new)"))
                     }
                     let start = clock.now
                     try nft.run(tx)

@@ -197,6 +197,12 @@ public final class NftablesProxier: Proxier, Sendable {
         if changed { queued() }
     }
 
+    /// Makes the next sync a full one (and asks for it): the table is read back and rewritten.
+    public func requestFullSync() {
+        state.withLock { $0.needFullSync = true }
+        runner.requestSync()
+    }
+
     public func servicesSynced() {
         state.withLock { $0.servicesSynced = true }
         runner.requestSync()
@@ -404,10 +410,12 @@ public final class NftablesProxier: Proxier, Sendable {
                     }
                     applied.fragments[name] = new
                 }
-                // An element that left one fragment and joined another is unchanged in the kernel.
-                let reused = hairpinGone.intersection(hairpinNew)
-                before.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinGone.subtracting(reused).map { ($0, "") })
-                after.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinNew.subtracting(reused).map { ($0, "") })
+                // Hairpin elements no fragment uses any more stay until the next full sync: a stale pair is harmless
+                // (it only matches a DNATed connection from an address to itself), and every element deletion costs
+                // the kernel an RCU grace period, several milliseconds, on the endpoint-change path. Re-adding an
+                // element that is still there is not an error.
+                // (An element that left one fragment and joined another in this sync is unchanged in the kernel.)
+                after.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinNew.subtracting(hairpinGone).map { ($0, "") })
                 transaction = RulesetDiff.incremental(from: before, to: after, family: family, table: table)
             }
             try nftables.run(transaction)
