@@ -163,6 +163,7 @@ let package = Package(
                 "Proxy", "Iptables", "NodeAgentTesting", "ProxyHarness",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

@@ -1,6 +1,7 @@
 import Foundation
 import Iptables
 import Logging
+import MetricsTestKit
 import NodeAgentTesting
 import Proxy
 import Synchronization
@@ -37,6 +38,7 @@ struct ProxierHarness {
     let conntrack = RecordingConntrack()
     let events = RecordingEvents()
     let logs = LogRecorder()
+    let metrics = TestMetrics()
 
     init(fake: FakeNftables = FakeNftables(), family: IPFamily = .ipv4, clusterCIDR: String? = "10.244.0.0/16") {
         self.fake = fake
@@ -54,6 +56,7 @@ struct ProxierHarness {
             sysctl: MemorySysctl(),
             health: ProxyHealth(timeout: .seconds(60)),
             events: events,
+            metricsFactory: metrics,
             logger: logs.logger(label: "proxy")
         )
     }
@@ -318,5 +321,26 @@ struct NftablesProxierTests {
         let table = harness.fake.table(.ip6, "node-agent")
         #expect(table?.sets["service-ips"]?.elements == ["fd00::10 . tcp . 80": "goto svc-default/v6/tcp/http"])
         #expect(table?.chains["svc-default/v6/tcp/http"]?.ruleTexts.last == "meta l4proto tcp dnat to [fd00:1::1]:8080")
+    }
+
+    @Test("syncs are measured as kube-proxy measures them: duration, last sync time, programming latency, failures")
+    func metrics() async throws {
+        let harness = ProxierHarness()
+        harness.synced()
+        harness.proxier.serviceChanged(previous: nil, current: Fixtures.service("web"))
+        let trigger = Date().addingTimeInterval(-2)
+        harness.proxier.endpointSliceChanged(previous: nil, current: Fixtures.slice("web-1", service: "web", endpoints: [.init(ip: "10.1.0.1")], trigger: trigger))
+        await harness.proxier.syncNow()
+        let dimensions = [("ip_family", "IPv4")]
+        #expect(try harness.metrics.expectTimer("kubeproxy_sync_proxy_rules_duration_seconds", dimensions).values.count == 1)
+        #expect(try harness.metrics.expectTimer("kubeproxy_sync_full_proxy_rules_duration_seconds", dimensions).values.count == 1)
+        let latency = try harness.metrics.expectTimer("kubeproxy_network_programming_duration_seconds", dimensions)
+        #expect((latency.lastValue ?? 0) >= 1_000_000_000, "about 2 s from the trigger time to the rules")
+        #expect((try harness.metrics.expectGauge("kubeproxy_sync_proxy_rules_last_timestamp_seconds", dimensions).lastValue ?? 0) > 1_700_000_000)
+        #expect(try harness.metrics.expectGauge("kubeproxy_sync_proxy_rules_endpoint_changes_pending", dimensions).lastValue == 0)
+        harness.fake.failNextRun(with: .rejected("run", message: "boom", line: nil, command: nil))
+        harness.proxier.endpointSliceChanged(previous: nil, current: Fixtures.slice("web-1", service: "web", endpoints: [.init(ip: "10.1.0.2")]))
+        await harness.proxier.syncNow()
+        #expect(harness.metrics.counterTotal(label: "kubeproxy_sync_proxy_rules_nftables_sync_failures_total") == 1)
     }
 }

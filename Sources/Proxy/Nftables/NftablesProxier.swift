@@ -2,6 +2,7 @@ public import Foundation
 public import Iptables
 public import Logging
 public import ServiceLifecycle
+public import CoreMetrics
 import Synchronization
 
 /// Settings of the nftables proxier (kube-proxy's flags of the same meaning).
@@ -123,6 +124,7 @@ public final class NftablesProxier: Proxier, Sendable {
     private let state: Mutex<State>
     private let syncLock = Mutex<Void>(())
     private let runnerBox = Mutex<BoundedFrequencyRunner?>(nil)
+    private static let syncQueue = DispatchQueue(label: "node-agent.proxy.nftables-sync")
 
     public init(
         configuration: NftablesProxierConfiguration,
@@ -132,6 +134,7 @@ public final class NftablesProxier: Proxier, Sendable {
         health: ProxyHealth,
         serviceHealth: ServiceHealthServer? = nil,
         events: (any ProxyEventRecorder)? = nil,
+        metricsFactory: (any MetricsFactory)? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -144,7 +147,7 @@ public final class NftablesProxier: Proxier, Sendable {
         var logger = logger
         logger[metadataKey: "ipFamily"] = "\(configuration.family.rawValue)"
         self.logger = logger
-        metrics = ProxyMetrics(family: configuration.family)
+        metrics = ProxyMetrics(family: configuration.family, factory: metricsFactory ?? MetricsSystem.factory)
         state = Mutex(
             State(
                 serviceChanges: ServiceChangeTracker(family: configuration.family),
@@ -257,9 +260,13 @@ public final class NftablesProxier: Proxier, Sendable {
     /// entries and updates health, health-check node ports and metrics.
     @discardableResult
     public func syncNow() async -> SyncOutcome {
-        let outcome: SyncOutcome
-        let postSync: PostSync?
-        (outcome, postSync) = syncLock.withLock { _ in syncLocked() }
+        // The sync blocks in libnftables and the kernel (seconds for a full sync of thousands of Services): it
+        // runs on its own thread, never on a thread of Swift's cooperative pool.
+        let (outcome, postSync) = await withCheckedContinuation { (continuation: CheckedContinuation<(SyncOutcome, PostSync?), Never>) in
+            Self.syncQueue.async {
+                continuation.resume(returning: self.syncLock.withLock { _ in self.syncLocked() })
+            }
+        }
         if let postSync { await postSync.run(self) }
         return outcome
     }
