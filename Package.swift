@@ -112,6 +112,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Service manifests of standalone mode (Standalone/ServiceManifestFolder.swift).
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Iptables
+import KubeAPI
 import Logging
 import NodeAgentTesting
 import Proxy
@@ -11,11 +12,12 @@ import Proxy
 //       loading the rule set kube-proxy's iptables mode generates for the same Services (KUBE-SERVICES,
 //       KUBE-SVC-*, KUBE-SEP-* with statistic-mode random probabilities), N = 1,000 and 10,000;
 //   (b) one endpoint change with N services loaded: from the EndpointSlice event to the transaction committed
-//       in the kernel;
+//       in the kernel; and end to end through the API: the EndpointSlice written to the API server double over
+//       HTTP, its watch event through the informer and the API source, the sync, the kernel commit;
 //   (c) first-packet latency (TCP connect through the DNAT) to the last-listed Service with 10 vs 10,000 Services.
 //
 // Run as root, release build:  swift build -c release --product ProxyBench && sudo .build/release/ProxyBench
-// Options: --runs N (full-sync repetitions, default 3), --sizes 1000,10000, --skip-latency, --skip-iptables
+// Options: --runs N (full-sync repetitions, default 3), --sizes 1000,10000, --skip-latency, --skip-iptables, --skip-api
 
 struct Options {
     var runs = 3
@@ -23,6 +25,7 @@ struct Options {
     var changeRuns = 20
     var latency = true
     var iptables = true
+    var api = true
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -33,6 +36,7 @@ struct Options {
             case "--change-runs": changeRuns = Int(iterator.next() ?? "") ?? changeRuns
             case "--skip-latency": latency = false
             case "--skip-iptables": iptables = false
+            case "--skip-api": api = false
             default:
                 FileHandle.standardError.write(Data("ProxyBench: unknown flag \(flag)\n".utf8))
                 exit(2)
@@ -61,7 +65,7 @@ func serviceName(_ index: Int) -> String { String(format: "svc-%05d", index) }
 func services(_ count: Int) -> [ServiceObject] {
     (0..<count).map { index in
         ServiceObject(
-            metadata: ObjectMeta(namespace: "bench", name: serviceName(index)),
+            metadata: Proxy.ObjectMeta(namespace: "bench", name: serviceName(index)),
             spec: .init(type: "ClusterIP", clusterIP: serviceIP(index), ports: [ServicePortObject(name: "http", protocol: "TCP", port: 80, targetPort: .int(8080))])
         )
     }
@@ -69,7 +73,7 @@ func services(_ count: Int) -> [ServiceObject] {
 
 func slice(_ index: Int, endpoints: [String]) -> EndpointSliceObject {
     EndpointSliceObject(
-        metadata: ObjectMeta(namespace: "bench", name: "\(serviceName(index))-1", labels: [EndpointSliceObject.serviceNameLabel: serviceName(index)]),
+        metadata: Proxy.ObjectMeta(namespace: "bench", name: "\(serviceName(index))-1", labels: [EndpointSliceObject.serviceNameLabel: serviceName(index)]),
         addressType: "IPv4",
         endpoints: endpoints.map { EndpointObject(addresses: [$0], conditions: .init(ready: true)) },
         ports: [EndpointPortObject(name: "http", protocol: "TCP", port: 8080)]
@@ -224,6 +228,8 @@ struct SizeResult {
     /// A one-element transaction straight to the kernel, and a sync with nothing to do (where (b)'s time goes).
     var kernelOnly = Double.nan
     var idleSync = Double.nan
+    /// (b) through the API: write to kernel, and its part from the write's return to the kernel.
+    var throughAPI: [Double] = []
 }
 
 var results: [SizeResult] = []
@@ -303,6 +309,11 @@ for size in options.sizes {
     }
     try? namespace.run(["nft", "delete", "table", "ip", "node-agent"])
 
+    if options.api {
+        result.throughAPI = try throughTheAPI(size: size, namespace: namespace, changes: options.changeRuns)
+        try? namespace.run(["nft", "delete", "table", "ip", "node-agent"])
+    }
+
     if options.iptables {
         let rules = scratch.appendingPathComponent("iptables-\(size).txt")
         try Data(kubeProxyIptablesRules(size).utf8).write(to: rules)
@@ -340,6 +351,14 @@ for result in results {
             format(percentile(result.change, 0.9), "ms") as NSString, result.changeCommands, format(result.kernelOnly, "ms") as NSString, format(result.idleSync, "ms") as NSString
         )
     )
+}
+if options.api {
+    say("(b) through the API: EndpointSlice PATCH to the API server double -> watch -> informer -> proxier -> kernel")
+    say("                                                  median       p90   target")
+    for result in results {
+        say(String(format: "    N = %6d                                %9@ %9@   < 10 ms at 10,000", result.size,
+            format(median(result.throughAPI), "ms") as NSString, format(percentile(result.throughAPI, 0.9), "ms") as NSString))
+    }
 }
 say("")
 
@@ -399,3 +418,114 @@ if options.latency {
 }
 
 struct BenchError: Error { var what: String }
+
+// MARK: - (b) through the API
+
+/// Passes transactions to the kernel and reports when one containing `marker` has been committed.
+final class CommitWatch: Nftables, @unchecked Sendable {
+    let inner: any Nftables
+    private let lock = NSLock()
+    private var marker: String?
+    private var committed: ContinuousClock.Instant?
+    private(set) var runs = 0
+
+    init(_ inner: any Nftables) { self.inner = inner }
+
+    func expect(_ marker: String) {
+        lock.lock()
+        self.marker = marker
+        committed = nil
+        lock.unlock()
+    }
+
+    /// When the transaction holding the marker was committed, once it has been.
+    var commit: ContinuousClock.Instant? {
+        lock.lock()
+        defer { lock.unlock() }
+        return committed
+    }
+
+    func run(_ transaction: Transaction) throws {
+        try inner.run(transaction)
+        let now = ContinuousClock.now
+        lock.lock()
+        runs += 1
+        let marker = self.marker
+        lock.unlock()
+        guard let marker, transaction.script().contains(marker) else { return }
+        lock.lock()
+        if committed == nil { committed = now }
+        lock.unlock()
+    }
+
+    func check(_ transaction: Transaction) throws { try inner.check(transaction) }
+    func list(family: Family, table name: String) throws -> TableListing? { try inner.list(family: family, table: name) }
+    func listObjects(family: Family, table name: String) throws -> TableListing? { try inner.listObjects(family: family, table: name) }
+}
+
+/// N Services in the API server double (in process, HTTP on loopback); the proxier fed by the API source over a
+/// real KubeClient; then `changes` times one endpoint of the last Service replaced with a PATCH through the client,
+/// timed from the PATCH being sent to the kernel committing the transaction that holds the new endpoint.
+func throughTheAPI(size: Int, namespace: NetworkNamespace, changes: Int) throws -> [Double] {
+    final class Box: @unchecked Sendable { var value: Result<[Double], any Error> = .success([]) }
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            var doubleConfiguration = APIServerDouble.Configuration()
+            doubleConfiguration.historyLimit = 100_000
+            let double = try await APIServerDouble.start(doubleConfiguration, logger: quiet)
+            for index in 0..<size {
+                var spec = ServiceSpec()
+                spec.type = "ClusterIP"
+                spec.clusterIP = serviceIP(index)
+                spec.ports = [KubeAPI.ServicePort(name: "http", protocol: "TCP", port: 80, targetPort: .int(8080))]
+                try double.create(KubeService(metadata: KubeAPI.ObjectMeta(name: serviceName(index), namespace: "default"), spec: spec))
+                try double.create(apiSlice(index, endpoints: (0..<endpointsPerService).map { endpointIP(index, $0) }))
+            }
+            let client = try KubeClient(configuration: try double.clientConfiguration(), logger: quiet)
+            let watch = CommitWatch(try LibNftables(networkNamespace: namespace.path))
+            let proxier = makeProxier(watch)
+            let source = ProxyAPISource(client: client, nodeName: "bench-node", proxier: proxier, logger: quiet)
+            var samples: [Double] = []
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await proxier.run() }
+                group.addTask { try await source.run() }
+                while watch.runs == 0 { try await Task.sleep(for: .milliseconds(50)) }
+                let last = size - 1
+                for change in 0..<changes {
+                    var endpoints = (0..<endpointsPerService).map { endpointIP(last, $0) }
+                    let fresh = "10.98.\(change / 256).\(change % 256)"
+                    endpoints[change % endpointsPerService] = fresh
+                    watch.expect(fresh + " . 8080")
+                    let start = clock.now
+                    _ = try await client.patch(
+                        KubeAPI.EndpointSlice.self, namespace: "default", name: "\(serviceName(last))-1",
+                        patch: .merge(["endpoints": .array(endpoints.map { ["addresses": [.string($0)], "conditions": ["ready": true]] })]))
+                    while watch.commit == nil { try await Task.sleep(for: .microseconds(200)) }
+                    samples.append(seconds(watch.commit! - start))
+                }
+                group.cancelAll()
+            }
+            try await client.shutdown()
+            await double.stop()
+            box.value = .success(samples)
+        } catch {
+            box.value = .failure(error)
+        }
+        done.signal()
+    }
+    done.wait()
+    let samples = try box.value.get()
+    FileHandle.standardError.write(Data("  [\(size)] through the API: \(samples.map { format($0, "ms") }.joined(separator: ", "))\n".utf8))
+    return samples
+}
+
+func apiSlice(_ index: Int, endpoints: [String]) -> KubeAPI.EndpointSlice {
+    KubeAPI.EndpointSlice(
+        metadata: KubeAPI.ObjectMeta(name: "\(serviceName(index))-1", namespace: "default", labels: [EndpointSliceObject.serviceNameLabel: serviceName(index)]),
+        addressType: "IPv4",
+        endpoints: endpoints.map { KubeAPI.Endpoint(addresses: [$0], conditions: EndpointConditions(ready: true)) },
+        ports: [EndpointPort(name: "http", protocol: "TCP", port: 8080)]
+    )
+}

@@ -22,6 +22,8 @@ struct StatusServerTests {
     ) async throws {
         var settings = try AgentSettings.resolve(file: nil, flags: [("healthz-bind-address", "127.0.0.1:0"), ("metrics-bind-address", "")])
         settings.hostnameOverride = "node-a"
+        // The proxy half would program this host's nf_tables; its own tests run it inside a network namespace.
+        settings.components = [.kubelet]
         let (addresses, continuation) = AsyncStream<BindAddress>.makeStream()
         let recorder = LogRecorder()
         var agent = Agent(settings: settings, makeLogger: { recorder.logger(label: $0, level: .info) }, metrics: metrics, notifier: SystemdNotifier(environment: [:]))
@@ -84,7 +86,7 @@ struct StatusServerTests {
             var statusKey: String { "heartbeat" }
             func statusSnapshot() async -> any Encodable & Sendable { Body(renewals: 3) }
         }
-        let checks: [any HealthCheck] = [ClosureHealthCheck(name: "sync", component: "proxy", kinds: .readiness) { .failing("stale") }]
+        let checks: [any HealthCheck] = [ClosureHealthCheck(name: "sync", component: "kubelet", kinds: .readiness) { .failing("stale") }]
         try await withAgent(checks: checks, reporters: [Section()]) { base in
             let response = try await get(base + "/status")
             #expect(response.status == 200)
@@ -95,10 +97,10 @@ struct StatusServerTests {
             #expect(json["healthy"] as? Bool == false)
             #expect((json["heartbeat"] as? [String: Any])?["renewals"] as? Int == 3)
             let components = try #require(json["components"] as? [[String: Any]])
-            #expect(components.map { $0["name"] as? String } == ["kubelet", "proxy"])
-            let proxy = try #require(components.last)
-            #expect(proxy["healthy"] as? Bool == false)
-            #expect(((proxy["checks"] as? [[String: Any]])?.first?["reason"] as? String) == "stale")
+            #expect(components.map { $0["name"] as? String } == ["kubelet"])
+            let kubelet = try #require(components.last)
+            #expect(kubelet["healthy"] as? Bool == false)
+            #expect(((kubelet["checks"] as? [[String: Any]])?.first?["reason"] as? String) == "stale")
         }
     }
 

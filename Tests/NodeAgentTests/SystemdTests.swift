@@ -84,7 +84,10 @@ struct SystemdTests {
         let socket = try NotifySocket()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--hostname-override", "test-node"]
+        // The kubelet half only: the proxy half would program this host's nf_tables (its own tests run it in a namespace).
+        process.arguments = [
+            "run", "--components", "kubelet", "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--hostname-override", "test-node",
+        ]
         process.environment = ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"]
         process.standardError = FileHandle.nullDevice
         try process.run()

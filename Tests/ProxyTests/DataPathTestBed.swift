@@ -4,51 +4,120 @@ import NodeAgentTesting
 import Proxy
 import Testing
 
+/// Where the proxier under test gets its Services and EndpointSlices.
+enum ProxySource: Sendable, CustomStringConvertible {
+    /// The daemon (`node-agent run --components proxy --proxy-mode MODE`) against the API server double, objects
+    /// written with the real kubectl: the real path.
+    case daemon(ProxyMode)
+    /// The `ProxyHarness` executable fed from a folder of JSON objects (only where the daemon has no knob the test
+    /// needs: the conntrack negative control).
+    case harness
+
+    var description: String {
+        switch self {
+        case .daemon(let mode): "node-agent --proxy-mode=\(mode.rawValue)"
+        case .harness: "proxy-harness"
+        }
+    }
+}
+
 /// An isolated node with real backends and a client, and the proxier running inside the node namespace.
 ///
-/// - The node namespace (`naproxy-<id>-node`) owns bridge 10.250.0.1/24 and has no route off the machine; the
+/// - The node namespace (`naproxyw-<id>-node`) owns bridge 10.250.0.1/24 and has no route off the machine; the
 ///   service CIDR 10.96.0.0/16 is routed onto the bridge so that locally generated connections have a path.
 /// - Backends are namespaces on the bridge running `busybox httpd` (answering their own name) or the harness's
 ///   UDP echo; the client is another namespace.
-/// - The proxier is the `ProxyHarness` executable run with `ip netns exec` in the node namespace, so every
-///   nft, sysctl and conntrack call lands there. It reads Services and EndpointSlices as Kubernetes JSON from a
-///   folder: ``apply(_:)`` writes one. When the API server double exists, the daemon in proxy mode and kubectl
-///   replace the harness and the folder; the scenarios stay the same.
+/// - With ``ProxySource/daemon(_:)``, the API server double (the `apiserver-double` executable, HTTPS with client
+///   certificates) runs **inside the node namespace** on its loopback, and so do the daemon and every `kubectl`:
+///   the node namespace has no route off the machine (and must not get one), so the double cannot stay on the
+///   host's loopback; inside, the daemon reaches it at 127.0.0.1 exactly as a kubelet reaches a local apiserver.
+///   The daemon's status (10248), metrics (10249) and proxy health (10256) ports are the defaults, free in a
+///   fresh namespace. The Node `node-a` is created first with InternalIP 10.250.0.1: NodePorts open there.
+/// - With ``ProxySource/harness``, the `ProxyHarness` executable reads JSON objects from a folder.
 final class DataPathTestBed: @unchecked Sendable {
     let topology: NodeTopology
     let id: String
+    let source: ProxySource
     let manifests: URL
     let scratch: URL
     private(set) var client: NetworkNamespace!
     private(set) var backends: [String: (namespace: NetworkNamespace, ip: String)] = [:]
     private var processes: [Process] = []
     private(set) var proxy: Process?
+    private var apiserver: Process?
     private var proxyLog: URL
+    private var kubeconfig: URL
 
     static let nodeIP = "10.250.0.1"
+    static let nodeName = "node-a"
     static let clusterCIDR = "10.244.0.0/16"
 
-    init() throws {
+    init(_ source: ProxySource = .daemon(.iptables)) throws {
         guard SystemTests.enabled else { throw TestBedError(what: "NODE_AGENT_SYSTEM_TESTS=1 is required") }
         try SystemTests.requireRoot()
-        for tool in ["ip", "nft", "curl", "busybox", "conntrack"] {
+        for tool in ["ip", "nft", "curl", "busybox", "conntrack", "kubectl"] {
             guard (try? Command.output(["which", tool]))?.status == 0 else {
                 throw TestBedError(what: "\(tool) is missing; run scripts/install-deps")
             }
         }
+        self.source = source
         id = String(UInt32.random(in: 0...0xFFFF), radix: 16)
-        topology = try NodeTopology(prefix: "naproxy-\(id)")
-        try topology.node.run(["ip", "route", "add", "10.96.0.0/16", "dev", topology.bridge])
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("naproxy-\(id)")
+        topology = try NodeTopology(prefix: "naproxyw-\(id)")
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("naproxyw-\(id)")
         manifests = scratch.appendingPathComponent("manifests")
         proxyLog = scratch.appendingPathComponent("proxy.log")
-        try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
-        client = try topology.addHost("client", address: "10.250.0.100")
+        kubeconfig = scratch.appendingPathComponent("kubeconfig")
+        do {
+            try topology.node.run(["ip", "route", "add", "10.96.0.0/16", "dev", topology.bridge])
+            try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
+            client = try topology.addHost("client", address: "10.250.0.100")
+            if case .daemon = source { try startAPIServer() }
+        } catch {
+            tearDown()
+            throw error
+        }
     }
 
-    var harnessPath: String {
-        let path = SystemTests.productsDirectory.appendingPathComponent("ProxyHarness").path
+    static func product(_ name: String) throws -> String {
+        let path = SystemTests.productsDirectory.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestBedError(what: "\(path) is missing; build with `swift build --build-tests`")
+        }
         return path
+    }
+
+    var harnessPath: String { SystemTests.productsDirectory.appendingPathComponent("ProxyHarness").path }
+
+    /// Starts the API server double in the node namespace and creates this node's Node object with kubectl.
+    private func startAPIServer() throws {
+        let double = try Self.product("apiserver-double")
+        apiserver = try start(
+            ["ip", "netns", "exec", topology.node.name, double, "--tls", "--client-certs", "--kubeconfig-out", kubeconfig.path],
+            log: scratch.appendingPathComponent("apiserver.log"))
+        try eventually("the API server double answers kubectl", seconds: 30) {
+            try FileManager.default.fileExists(atPath: kubeconfig.path) && kubectlOutput(["get", "namespaces"]).status == 0
+        }
+        try kubectl(
+            ["create", "-f", "-"],
+            input: """
+                {"apiVersion":"v1","kind":"Node","metadata":{"name":"\(Self.nodeName)","labels":{"kubernetes.io/hostname":"\(Self.nodeName)"}},
+                 "status":{"addresses":[{"type":"InternalIP","address":"\(Self.nodeIP)"},{"type":"Hostname","address":"\(Self.nodeName)"}]}}
+                """)
+    }
+
+    /// Runs the machine's kubectl inside the node namespace against the double; returns its output.
+    func kubectlOutput(_ arguments: [String], input: String? = nil) throws -> Command.Output {
+        try topology.node.output(
+            ["kubectl", "--kubeconfig", kubeconfig.path, "--cache-dir", scratch.appendingPathComponent("kube-cache").path, "--request-timeout=20s"]
+                + arguments, input: input)
+    }
+
+    /// Runs kubectl and requires success.
+    @discardableResult
+    func kubectl(_ arguments: [String], input: String? = nil) throws -> String {
+        let output = try kubectlOutput(arguments, input: input)
+        guard output.status == 0 else { throw TestBedError(what: "kubectl \(arguments.joined(separator: " ")) failed: \(output.stderr)") }
+        return output.stdout
     }
 
     /// Adds backend `name` at `ip` running busybox httpd on 8080, answering `name`.
@@ -66,7 +135,7 @@ final class DataPathTestBed: @unchecked Sendable {
     /// Adds backend `name` at `ip` answering UDP datagrams on `port` with `name`.
     func addUDPBackend(_ name: String, ip: String, port: Int) throws {
         let namespace = try topology.addHost(name, address: ip)
-        try start(["ip", "netns", "exec", namespace.name, harnessPath, "udp-echo", "--port", "\(port)", "--reply", name])
+        try start(["ip", "netns", "exec", namespace.name, try Self.product("ProxyHarness"), "udp-echo", "--port", "\(port)", "--reply", name])
         backends[name] = (namespace, ip)
     }
 
@@ -77,7 +146,7 @@ final class DataPathTestBed: @unchecked Sendable {
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
         if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             process.standardOutput = handle
@@ -92,19 +161,31 @@ final class DataPathTestBed: @unchecked Sendable {
     }
 
     /// Starts the proxier in the node namespace (its `/healthz` on 10256 there).
+    /// - Parameter conntrack: the harness only: the conntrack tool it runs (`/bin/true` disables cleanup).
     func startProxy(conntrack: String = "/usr/sbin/conntrack") throws {
-        guard FileManager.default.isExecutableFile(atPath: harnessPath) else {
-            throw TestBedError(what: "\(harnessPath) is missing; build with `swift build --build-tests`")
+        switch source {
+        case .daemon(let mode):
+            proxy = try start(
+                [
+                    "ip", "netns", "exec", topology.node.name, try Self.product("node-agent"), "run",
+                    "--components", "proxy", "--proxy-mode", mode.rawValue, "--kubeconfig", kubeconfig.path,
+                    "--hostname-override", Self.nodeName, "--cluster-cidr", Self.clusterCIDR,
+                    "--iptables-min-sync-period", "100ms", "--iptables-sync-period", "30s", "--ipvs-min-sync-period", "100ms",
+                    "--root-dir", scratch.appendingPathComponent("root").path, "--v", "4",
+                ],
+                log: proxyLog
+            )
+        case .harness:
+            proxy = try start(
+                [
+                    "ip", "netns", "exec", topology.node.name, try Self.product("ProxyHarness"),
+                    "--manifests", manifests.path, "--node-name", Self.nodeName, "--node-ip", Self.nodeIP,
+                    "--cluster-cidr", Self.clusterCIDR, "--healthz-bind-address", "0.0.0.0:10256",
+                    "--min-sync-period", "0.1", "--sync-period", "30", "--poll-interval", "0.1", "--conntrack", conntrack, "-v",
+                ],
+                log: proxyLog
+            )
         }
-        proxy = try start(
-            [
-                "ip", "netns", "exec", topology.node.name, harnessPath,
-                "--manifests", manifests.path, "--node-name", "node-a", "--node-ip", Self.nodeIP,
-                "--cluster-cidr", Self.clusterCIDR, "--healthz-bind-address", "0.0.0.0:10256",
-                "--min-sync-period", "0.1", "--sync-period", "30", "--poll-interval", "0.1", "--conntrack", conntrack, "-v",
-            ],
-            log: proxyLog
-        )
     }
 
     /// SIGKILLs the proxier (its rules stay in the kernel, as after a crash).
@@ -117,25 +198,48 @@ final class DataPathTestBed: @unchecked Sendable {
 
     var proxyLogText: String { (try? String(contentsOf: proxyLog, encoding: .utf8)) ?? "" }
 
-    /// Writes `object` (a Service or EndpointSlice) into the folder the proxier watches.
+    /// Writes `object` (a Service or EndpointSlice): `kubectl apply -f -` for the daemon, a file for the harness.
     func apply(_ object: some Encodable, kind: String, name: String) throws {
-        let encoder = JSONEncoder()
-        var json = try JSONSerialization.jsonObject(with: encoder.encode(object)) as! [String: Any]
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(object)) as! [String: Any]
         json["kind"] = kind
-        json["apiVersion"] = kind == "Service" ? "v1" : "discovery.k8s.io/v1"
-        let data = try JSONSerialization.data(withJSONObject: json)
-        let temporary = scratch.appendingPathComponent(".\(kind)-\(name).json")
-        try data.write(to: temporary)
-        // rename(2) replaces atomically: the proxier never reads half a file.
-        guard rename(temporary.path, manifests.appendingPathComponent("\(kind)-\(name).json").path) == 0 else {
-            throw TestBedError(what: "cannot write manifest \(kind)/\(name): errno \(errno)")
+        json["apiVersion"] = kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        switch source {
+        case .daemon:
+            try kubectl(["apply", "-f", "-"], input: String(decoding: data, as: UTF8.self))
+        case .harness:
+            let temporary = scratch.appendingPathComponent(".\(kind)-\(name).json")
+            try data.write(to: temporary)
+            // rename(2) replaces atomically: the proxier never reads half a file.
+            guard rename(temporary.path, manifests.appendingPathComponent("\(kind)-\(name).json").path) == 0 else {
+                throw TestBedError(what: "cannot write manifest \(kind)/\(name): errno \(errno)")
+            }
         }
     }
 
     func apply(_ service: ServiceObject) throws { try apply(service, kind: "Service", name: service.metadata.name) }
     func apply(_ slice: EndpointSliceObject) throws { try apply(slice, kind: "EndpointSlice", name: slice.metadata.name) }
+
     func remove(kind: String, name: String) throws {
-        try FileManager.default.removeItem(at: manifests.appendingPathComponent("\(kind)-\(name).json"))
+        switch source {
+        case .daemon: try kubectl(["delete", kind.lowercased(), name, "--wait=false"])
+        case .harness: try FileManager.default.removeItem(at: manifests.appendingPathComponent("\(kind)-\(name).json"))
+        }
+    }
+
+    /// Every Service and EndpointSlice the API holds, read back with kubectl (the daemon's inputs, independently).
+    func apiObjects() throws -> (services: [ServiceObject], slices: [EndpointSliceObject]) {
+        struct List<Item: Decodable>: Decodable { var items: [Item] }
+        let decoder = JSONDecoder()
+        let services = try decoder.decode(List<ServiceObject>.self, from: Data(try kubectl(["get", "services", "-A", "-o", "json"]).utf8))
+        let slices = try decoder.decode(List<EndpointSliceObject>.self, from: Data(try kubectl(["get", "endpointslices", "-A", "-o", "json"]).utf8))
+        return (services.items, slices.items)
+    }
+
+    /// The daemon's `/status` document (from inside the node namespace).
+    func status() throws -> [String: Any] {
+        let output = try topology.node.run(["curl", "-s", "-m", "5", "http://127.0.0.1:10248/status"])
+        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
     }
 
     /// `curl -m 3 URL` from `namespace`: the body on success, and curl's exit status (7 refused, 28 timeout).
@@ -156,13 +260,13 @@ final class DataPathTestBed: @unchecked Sendable {
 
     /// Retries `condition` every 100 ms for up to `seconds` (a sync takes well under one; the bound is generous
     /// for a loaded machine, and the test fails with the last observation).
-    func eventually(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
+    func eventually(_ what: String, seconds: Double = 15, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if try condition() { return }
+            if (try? condition()) == true { return }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        Issue.record("not reached within \(seconds) s: \(what)\nproxy log tail:\n\(proxyLogText.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+        Issue.record("not reached within \(seconds) s: \(what)\nproxy log tail:\n\(proxyLogText.split(separator: "\n").suffix(20).joined(separator: "\n"))")
         throw TestBedError(what: what)
     }
 

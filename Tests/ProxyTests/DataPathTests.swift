@@ -4,9 +4,14 @@ import NodeAgentTesting
 import Proxy
 import Testing
 
-/// kube-proxy's job proven with real traffic through the kernel's nf_tables, inside an isolated node namespace.
+/// kube-proxy's job proven with real traffic through the kernel's nf_tables, inside an isolated node namespace:
+/// the built daemon (`node-agent run --components proxy`) against the API server double, objects written with the
+/// real kubectl, once with `--proxy-mode=iptables` and once with `--proxy-mode=ipvs`, which on this kernel (no
+/// ip_vs) must fall back by itself and pass the same scenarios.
 @Suite("nftables data path with real traffic", .enabled(if: SystemTests.enabled), .serialized)
 struct DataPathTests {
+    static let modes: [ProxySource] = [.daemon(.iptables), .daemon(.ipvs)]
+
     static let web = Fixtures.service(
         "web", type: "NodePort", clusterIP: "10.96.0.10",
         ports: [.init(name: "http", protocol: "TCP", port: 80, targetPort: .int(8080), nodePort: 30080)]
@@ -16,15 +21,20 @@ struct DataPathTests {
         Fixtures.slice(name, service: "web", ports: [.init(name: "http", protocol: "TCP", port: 8080)], endpoints: endpoints)
     }
 
-    @Test("ClusterIP and NodePort reach every ready backend, from a client and from the node; no endpoints means refused at once")
-    func clusterIPAndNodePort() throws {
-        let bed = try DataPathTestBed()
+    @Test("ClusterIP and NodePort reach every ready backend, from a client and from the node; bad input is skipped with a log and an Event; no endpoints means refused at once", arguments: modes)
+    func clusterIPAndNodePort(_ source: ProxySource) throws {
+        let bed = try DataPathTestBed(source)
         defer { bed.tearDown() }
         for (index, name) in ["b1", "b2", "b3"].enumerated() { try bed.addHTTPBackend(name, ip: "10.250.0.1\(index + 1)") }
         try bed.apply(Self.web)
         try bed.apply(Self.webSlice([.init(ip: "10.250.0.11"), .init(ip: "10.250.0.12"), .init(ip: "10.250.0.13")]))
-        // Bad input beside it: skipped with a log naming the field, the good Service unaffected.
-        try bed.apply(Fixtures.service("broken", clusterIP: "10.96.0.66", ports: [.init(name: "http", port: 99999)]))
+        // The API refuses what it validates (a port out of range), as a real apiserver does...
+        let refused = try bed.kubectlOutput(["apply", "-f", "-"], input: #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"refused"},"spec":{"ports":[{"port":99999}]}}"#)
+        #expect(refused.status != 0 && refused.stderr.contains("spec.ports[0].port"), "\(refused)")
+        // ...and what gets through must not break the proxy: an invalid external IP, a NodePort out of range, an
+        // unparsable endpoint address. Each is skipped with a log line and an Event naming the field.
+        try bed.apply(Fixtures.service("bad-ip", clusterIP: "10.96.0.66", externalIPs: ["10.96.0.300"]))
+        try bed.apply(Fixtures.service("bad-port", type: "NodePort", clusterIP: "10.96.0.67", ports: [.init(name: "http", port: 80, nodePort: 70000)]))
         try bed.apply(Fixtures.slice("web-bad", service: "web", endpoints: [.init(ip: "10.250.0.999")]))
         try bed.startProxy()
 
@@ -37,24 +47,57 @@ struct DataPathTests {
             let seen = try bed.answers(from: from, url, count: 30)
             #expect(Set(seen.keys) == all, "\(url) from \(from.name): \(seen)")
         }
-        #expect(bed.proxyLogText.contains("spec.ports[0].port"))
-        #expect(bed.proxyLogText.contains("endpoints[0].addresses[0]"))
+        for field in ["spec.externalIPs[0]", "spec.ports[0].nodePort", "endpoints[0].addresses[0]"] {
+            #expect(bed.proxyLogText.contains(field), "no log line names \(field)")
+        }
+        // The bad Services serve nothing (not even a reject): they were skipped.
+        #expect(try bed.curl(from: bed.client, "http://10.96.0.66/", maxTime: 1).status == 28)
+        var events: [String] = []
+        try bed.eventually("an Event per bad object") {
+            let list = try JSONSerialization.jsonObject(with: Data(try bed.kubectl(["get", "events", "-o", "json"]).utf8)) as? [String: Any]
+            events = (list?["items"] as? [[String: Any]] ?? []).compactMap { event in
+                guard event["reason"] as? String == "FailedToProxy", event["type"] as? String == "Warning" else { return nil }
+                let involved = event["involvedObject"] as? [String: Any]
+                return "\(involved?["kind"] ?? "") \(involved?["name"] ?? ""): \(event["message"] ?? "")"
+            }
+            return events.count >= 3
+        }
+        #expect(events.contains { $0.hasPrefix("Service bad-ip:") && $0.contains("spec.externalIPs[0]") }, "\(events)")
+        #expect(events.contains { $0.hasPrefix("Service bad-port:") && $0.contains("spec.ports[0].nodePort") }, "\(events)")
+        #expect(events.contains { $0.hasPrefix("EndpointSlice web-bad:") && $0.contains("10.250.0.999") }, "\(events)")
 
-        // Health: 200 with kube-proxy's JSON fields.
+        // Health: 200 with kube-proxy's JSON fields on 10256; the mode (and the fallback) in /status and /metrics.
         let health = try bed.topology.node.output(["curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:10256/healthz"])
         #expect(health.stdout.hasSuffix("200"))
         #expect(health.stdout.contains("\"healthy\":true") && health.stdout.contains("lastUpdated") && health.stdout.contains("currentTime"))
+        if case .daemon(let mode) = source {
+            let proxy = try #require(try bed.status()["proxy"] as? [String: Any])
+            #expect(proxy["proxyMode"] as? String == "iptables")
+            #expect(proxy["requestedMode"] as? String == mode.rawValue)
+            if mode == .ipvs {
+                let reason = try #require(proxy["fallbackReason"] as? String)
+                #expect(reason.contains("ip_vs") || reason.contains("IPVS"), "\(reason)")
+                #expect(bed.proxyLogText.components(separatedBy: "running the iptables (nf_tables) mode instead").count == 2, "one warning")
+            } else {
+                #expect(proxy["fallbackReason"] == nil)
+            }
+            #expect(proxy["nodePortAddresses"] as? [String] == [DataPathTestBed.nodeIP])
+            let metrics = try bed.topology.node.run(["curl", "-s", "-m", "5", "http://127.0.0.1:10249/metrics"])
+            #expect(metrics.contains("node_agent_proxy_mode{mode=\"iptables\",requested=\"\(mode.rawValue)\"} 1"), "\(metrics.prefix(2000))")
+            #expect(metrics.contains("kubeproxy_sync_proxy_rules_last_timestamp_seconds"))
+        }
 
         // No endpoints: refused (curl exit 7), not a timeout (28), from the client, the node, and on the NodePort.
         try bed.apply(Self.webSlice([]))
+        try bed.remove(kind: "EndpointSlice", name: "web-bad")
         try bed.eventually("ClusterIP refused from the client") { try bed.curl(from: bed.client, "http://10.96.0.10/").status == 7 }
         #expect(try bed.curl(from: bed.topology.node, "http://10.96.0.10/").status == 7)
         #expect(try bed.curl(from: bed.client, "http://10.250.0.1:30080/").status == 7)
     }
 
-    @Test("scaling endpoints up and down and flipping readiness: traffic follows within a sync")
-    func scaleAndReadiness() throws {
-        let bed = try DataPathTestBed()
+    @Test("scaling endpoints up and down and flipping readiness: traffic follows within a sync", arguments: modes)
+    func scaleAndReadiness(_ source: ProxySource) throws {
+        let bed = try DataPathTestBed(source)
         defer { bed.tearDown() }
         for (index, name) in ["b1", "b2", "b3"].enumerated() { try bed.addHTTPBackend(name, ip: "10.250.0.1\(index + 1)") }
         try bed.apply(Self.web)
@@ -80,9 +123,9 @@ struct DataPathTests {
         try bed.eventually("b1 back") { Set(try bed.answers(from: bed.client, "http://10.96.0.10/", count: 15).keys) == ["b1", "b3"] }
     }
 
-    @Test("ClientIP affinity sticks each client to one backend")
-    func affinity() throws {
-        let bed = try DataPathTestBed()
+    @Test("ClientIP affinity sticks each client to one backend", arguments: modes)
+    func affinity(_ source: ProxySource) throws {
+        let bed = try DataPathTestBed(source)
         defer { bed.tearDown() }
         for (index, name) in ["b1", "b2", "b3"].enumerated() { try bed.addHTTPBackend(name, ip: "10.250.0.1\(index + 1)") }
         var sticky = Self.web
@@ -102,8 +145,8 @@ struct DataPathTests {
     }
 
     /// Runs the UDP replacement scenario; returns what the client's probes answered after the replacement.
-    static func udpScenario(conntrack: String, expectSwitch: Bool) throws -> String {
-        let bed = try DataPathTestBed()
+    static func udpScenario(_ source: ProxySource, conntrack: String = "/usr/sbin/conntrack", expectSwitch: Bool) throws -> String {
+        let bed = try DataPathTestBed(source)
         defer { bed.tearDown() }
         try bed.addUDPBackend("u1", ip: "10.250.0.21", port: 5353)
         try bed.addUDPBackend("u2", ip: "10.250.0.22", port: 5353)
@@ -131,19 +174,20 @@ struct DataPathTests {
         return try probe()
     }
 
-    @Test("UDP: when the echo backend is replaced, the client's next datagrams reach the new one (conntrack cleared)")
-    func udpReplacement() throws {
-        #expect(try Self.udpScenario(conntrack: "/usr/sbin/conntrack", expectSwitch: true) == "u2,u2,u2")
+    @Test("UDP: when the echo backend is replaced, the client's next datagrams reach the new one (conntrack cleared)", arguments: modes)
+    func udpReplacement(_ source: ProxySource) throws {
+        #expect(try Self.udpScenario(source, expectSwitch: true) == "u2,u2,u2")
     }
 
+    /// The negative control needs conntrack cleanup switched off, which only the harness allows.
     @Test("UDP control: with conntrack cleanup disabled, the same client stays stuck on the old backend")
     func udpReplacementControl() throws {
-        #expect(try Self.udpScenario(conntrack: "/bin/true", expectSwitch: false) == "u1,u1,u1")
+        #expect(try Self.udpScenario(.harness, conntrack: "/bin/true", expectSwitch: false) == "u1,u1,u1")
     }
 
-    @Test("killed with SIGKILL and restarted: connections keep flowing and the rules converge with nothing stale or doubled")
-    func restartConvergence() throws {
-        let bed = try DataPathTestBed()
+    @Test("killed with SIGKILL and restarted: connections keep flowing and the rules converge with nothing stale or doubled", arguments: modes)
+    func restartConvergence(_ source: ProxySource) throws {
+        let bed = try DataPathTestBed(source)
         defer { bed.tearDown() }
         for (index, name) in ["b1", "b2"].enumerated() { try bed.addHTTPBackend(name, ip: "10.250.0.1\(index + 1)") }
         let gone = Fixtures.service("gone", clusterIP: "10.96.0.20", affinity: 60)
@@ -181,10 +225,13 @@ struct DataPathTests {
         #expect(transfer.terminationStatus == 0, "the transfer across the restart failed")
         #expect(downloaded == "\(4 << 20)")
 
-        // The kernel's table is exactly the desired state: the same inputs through a proxier over the fake.
+        // The kernel's table is exactly the desired state: what the API holds now (read back with kubectl, decoded
+        // without the daemon's adapter) through a proxier over the fake.
         let expected = ProxierHarness(clusterCIDR: DataPathTestBed.clusterCIDR)
-        expected.proxier.serviceChanged(previous: nil, current: Self.web)
-        expected.proxier.endpointSliceChanged(previous: nil, current: Self.webSlice([.init(ip: "10.250.0.11"), .init(ip: "10.250.0.12"), .init(ip: "10.250.0.13")]))
+        let (services, slices) = try bed.apiObjects()
+        #expect(services.map(\.metadata.name).sorted() == ["web"])
+        for service in services { expected.proxier.serviceChanged(previous: nil, current: service) }
+        for slice in slices { expected.proxier.endpointSliceChanged(previous: nil, current: slice) }
         expected.synced()
         await_(expected)
         let desired = try #require(expected.proxier.lastApplied)

@@ -40,22 +40,27 @@ struct ProxierHarness {
     let logs = LogRecorder()
     let metrics = TestMetrics()
 
-    init(fake: FakeNftables = FakeNftables(), family: IPFamily = .ipv4, clusterCIDR: String? = "10.244.0.0/16") {
+    init(
+        fake: FakeNftables = FakeNftables(), family: IPFamily = .ipv4, clusterCIDR: String? = "10.244.0.0/16",
+        eventRecorder: (any ProxyEventRecorder)? = nil, masqueradeAll: Bool = false
+    ) {
         self.fake = fake
+        var configuration = NftablesProxierConfiguration(
+            family: family,
+            nodeName: "node-a",
+            nodePortAddresses: family == .ipv4 ? [IPAddress("10.250.0.1")!] : [IPAddress("fd00:250::1")!],
+            clusterCIDR: clusterCIDR.flatMap(IPPrefix.init),
+            syncPeriod: .seconds(3600),
+            minSyncPeriod: .zero
+        )
+        configuration.masqueradeAll = masqueradeAll
         proxier = NftablesProxier(
-            configuration: NftablesProxierConfiguration(
-                family: family,
-                nodeName: "node-a",
-                nodePortAddresses: family == .ipv4 ? [IPAddress("10.250.0.1")!] : [IPAddress("fd00:250::1")!],
-                clusterCIDR: clusterCIDR.flatMap(IPPrefix.init),
-                syncPeriod: .seconds(3600),
-                minSyncPeriod: .zero
-            ),
+            configuration: configuration,
             nftables: fake,
             conntrack: conntrack,
             sysctl: MemorySysctl(),
             health: ProxyHealth(timeout: .seconds(60)),
-            events: events,
+            events: eventRecorder ?? events,
             metricsFactory: metrics,
             logger: logs.logger(label: "proxy")
         )

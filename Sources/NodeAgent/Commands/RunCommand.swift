@@ -89,6 +89,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("cluster-cidr"), help: ArgumentHelp("The pods' CIDR(s); traffic from outside it to a service is masqueraded.", valueName: "cidr"))
     var clusterCIDR: String?
 
+    @Option(name: .customLong("nodeport-addresses"), help: ArgumentHelp("CIDRs whose local addresses accept NodePorts, or primary (the node's IPs). (default: primary)", valueName: "list"))
+    var nodePortAddresses: String?
+
+    @Option(name: .customLong("masquerade-all"), help: ArgumentHelp("SNAT all traffic to Service IPs, not only from outside --cluster-cidr. (default: false)", valueName: "bool"))
+    var masqueradeAll: String?
+
+    @Option(name: .customLong("proxy-healthz-bind-address"), help: ArgumentHelp("Where the proxy's own /healthz is served (kube-proxy's --healthz-bind-address); \"\" disables. (default: 0.0.0.0:10256)", valueName: "host:port"))
+    var proxyHealthzBindAddress: String?
+
     @Option(name: .customLong("healthz-bind-address"), help: ArgumentHelp("Where /healthz, /livez, /readyz, /metrics and /status are served. (default: 127.0.0.1:10248)", valueName: "host:port"))
     var healthzBindAddress: String?
 
@@ -129,6 +138,8 @@ struct RunCommand: AsyncParsableCommand {
             ("proxy-mode", proxyMode), ("ipvs-scheduler", ipvsScheduler), ("ipvs-sync-period", ipvsSyncPeriod),
             ("ipvs-min-sync-period", ipvsMinSyncPeriod), ("iptables-sync-period", iptablesSyncPeriod),
             ("iptables-min-sync-period", iptablesMinSyncPeriod), ("cluster-cidr", clusterCIDR),
+            ("nodeport-addresses", nodePortAddresses), ("masquerade-all", masqueradeAll),
+            ("proxy-healthz-bind-address", proxyHealthzBindAddress),
             ("healthz-bind-address", healthzBindAddress), ("metrics-bind-address", metricsBindAddress),
             ("container-runtime-endpoint", containerRuntimeEndpoint), ("cni-conf-dir", cniConfDir),
             ("cni-bin-dir", cniBinDir), ("v", verbosity), ("log-level", logLevel),

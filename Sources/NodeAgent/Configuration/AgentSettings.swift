@@ -47,6 +47,11 @@ struct AgentSettings: Sendable, Equatable {
     var iptablesSyncPeriod: Duration = .seconds(30)
     var iptablesMinSyncPeriod: Duration = .seconds(1)
     var clusterCIDRs: [String] = []
+    /// `--nodeport-addresses`: CIDRs whose local addresses accept NodePorts; empty means the node's primary IPs.
+    var nodePortAddresses: [String] = []
+    var masqueradeAll = false
+    /// kube-proxy's own `/healthz` (its `--healthz-bind-address`, 0.0.0.0:10256); nil disables it.
+    var proxyHealthzBindAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256)
 
     // Endpoints of the daemon itself
     var healthzBindAddress = BindAddress(host: "127.0.0.1", port: 10248)

@@ -114,6 +114,21 @@ struct SettingKey: Sendable {
             settings.clusterCIDRs = items
             return true
         },
+        list("nodeport-addresses", expected: "primary, or CIDRs separated by commas such as 10.0.0.0/8,fd00::/64") { settings, items in
+            if items == ["primary"] {
+                settings.nodePortAddresses = []
+                return true
+            }
+            guard items.allSatisfy(IPAddressText.isValidCIDR) else { return false }
+            settings.nodePortAddresses = items
+            return true
+        },
+        SettingKey(name: "masquerade-all") { settings, value in
+            guard let flag = Bool(value.lowercased()) else { return .failure(Refusal(expected: "true or false")) }
+            settings.masqueradeAll = flag
+            return .success(())
+        },
+        bind("proxy-healthz-bind-address", optional: true) { $0.proxyHealthzBindAddress = $1 },
         bind("healthz-bind-address", optional: false) { $0.healthzBindAddress = $1! },
         bind("metrics-bind-address", optional: true) { $0.metricsBindAddress = $1 },
         SettingKey(name: "container-runtime-endpoint") { settings, value in

@@ -6,6 +6,7 @@ import Kubelet
 import Logging
 import NIOCore
 import Prometheus
+import Proxy
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -26,6 +27,10 @@ struct Agent: Sendable {
     var registry = HealthRegistry()
     /// The apiserver client; nil when the node runs standalone (no kubeconfig).
     var kubeClient: KubeClient? = nil
+    /// The IPVS proxier (`--proxy-mode=ipvs`); nil until this build has one: ipvs mode then falls back to iptables.
+    var ipvsProxierFactory: IPVSProxierFactory? = nil
+    /// This node's pods for standalone Services' endpoints (the kubelet's); nil: only hand-written EndpointSlices.
+    var localPodSource: (any LocalPodSource)? = nil
     var startTime = Date()
 
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
@@ -83,6 +88,13 @@ struct Agent: Sendable {
                 settings: settings, nodeName: nodeName, client: kubeClient, runtime: makeRuntime(), makeLogger: makeLogger)
             heartbeat.register(in: registry)
             services += heartbeat.services
+        }
+        if settings.components.contains(.proxy) {
+            let proxy = ProxyComponent(
+                settings: settings, nodeName: nodeName, client: kubeClient, ipvsFactory: ipvsProxierFactory, localPods: localPodSource,
+                makeLogger: makeLogger)
+            proxy.register(in: registry)
+            services += proxy.services
         }
         services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
         return services

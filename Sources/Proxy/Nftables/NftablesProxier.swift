@@ -24,6 +24,9 @@ public struct NftablesProxierConfiguration: Sendable {
     public var minSyncPeriod: Duration
     /// Set `ip_forward` (and `route_localnet` for loopback NodePorts) at start.
     public var manageSysctls: Bool
+    /// `--masquerade-all`: mark every connection to a cluster IP for masquerade, not only those from outside
+    /// ``clusterCIDR``.
+    public var masqueradeAll = false
 
     public init(
         family: IPFamily = .ipv4,

@@ -174,7 +174,9 @@ public enum RulesetBuilder {
         } else {
             let serviceChain = N.serviceChain(portName)
             var rules: [String] = []
-            if let clusterCIDR {
+            if configuration.masqueradeAll {
+                rules.append("\(ip) daddr \(port.clusterIP.text) \(proto) dport \(port.port) jump \(N.markForMasquerade)")
+            } else if let clusterCIDR {
                 rules.append("\(ip) daddr \(port.clusterIP.text) \(proto) dport \(port.port) \(ip) saddr != \(clusterCIDR) jump \(N.markForMasquerade)")
             }
             chain(serviceChain, rules + dispatch(internalEndpoints))
