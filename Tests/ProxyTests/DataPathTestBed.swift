@@ -9,6 +9,8 @@ enum ProxySource: Sendable, CustomStringConvertible {
     /// The daemon (`node-agent run --components proxy --proxy-mode MODE`) against the API server double, objects
     /// written with the real kubectl: the real path.
     case daemon(ProxyMode)
+    /// The daemon with no API server (no kubeconfig): Services and EndpointSlices from `--pod-manifest-path`.
+    case standalone
     /// The `ProxyHarness` executable fed from a folder of JSON objects (only where the daemon has no knob the test
     /// needs: the conntrack negative control).
     case harness
@@ -16,6 +18,7 @@ enum ProxySource: Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .daemon(let mode): "node-agent --proxy-mode=\(mode.rawValue)"
+        case .standalone: "node-agent standalone"
         case .harness: "proxy-harness"
         }
     }
@@ -33,6 +36,7 @@ enum ProxySource: Sendable, CustomStringConvertible {
 ///   host's loopback; inside, the daemon reaches it at 127.0.0.1 exactly as a kubelet reaches a local apiserver.
 ///   The daemon's status (10248), metrics (10249) and proxy health (10256) ports are the defaults, free in a
 ///   fresh namespace. The Node `node-a` is created first with InternalIP 10.250.0.1: NodePorts open there.
+/// - With ``ProxySource/standalone``, the daemon runs with no kubeconfig and reads the manifest folder.
 /// - With ``ProxySource/harness``, the `ProxyHarness` executable reads JSON objects from a folder.
 final class DataPathTestBed: @unchecked Sendable {
     let topology: NodeTopology
@@ -175,6 +179,18 @@ final class DataPathTestBed: @unchecked Sendable {
                 ],
                 log: proxyLog
             )
+        case .standalone:
+            // No kubeconfig anywhere (KUBECONFIG unset, HOME without ~/.kube): the daemon runs standalone.
+            proxy = try start(
+                [
+                    "ip", "netns", "exec", topology.node.name, "env", "-u", "KUBECONFIG", "HOME=\(scratch.path)",
+                    try Self.product("node-agent"), "run", "--components", "proxy", "--proxy-mode", "iptables",
+                    "--pod-manifest-path", manifests.path, "--hostname-override", Self.nodeName, "--node-ip", Self.nodeIP,
+                    "--cluster-cidr", Self.clusterCIDR, "--iptables-min-sync-period", "100ms",
+                    "--root-dir", scratch.appendingPathComponent("root").path, "--v", "4",
+                ],
+                log: proxyLog
+            )
         case .harness:
             proxy = try start(
                 [
@@ -207,7 +223,7 @@ final class DataPathTestBed: @unchecked Sendable {
         switch source {
         case .daemon:
             try kubectl(["apply", "-f", "-"], input: String(decoding: data, as: UTF8.self))
-        case .harness:
+        case .harness, .standalone:
             let temporary = scratch.appendingPathComponent(".\(kind)-\(name).json")
             try data.write(to: temporary)
             // rename(2) replaces atomically: the proxier never reads half a file.
@@ -223,7 +239,7 @@ final class DataPathTestBed: @unchecked Sendable {
     func remove(kind: String, name: String) throws {
         switch source {
         case .daemon: try kubectl(["delete", kind.lowercased(), name, "--wait=false"])
-        case .harness: try FileManager.default.removeItem(at: manifests.appendingPathComponent("\(kind)-\(name).json"))
+        case .harness, .standalone: try FileManager.default.removeItem(at: manifests.appendingPathComponent("\(kind)-\(name).json"))
         }
     }
 

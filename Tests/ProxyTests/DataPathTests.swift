@@ -242,6 +242,42 @@ struct DataPathTests {
     }
 }
 
+/// Standalone mode: no API server, Services from the static manifest folder.
+@Suite("standalone Services with real traffic", .enabled(if: SystemTests.enabled))
+struct StandaloneDataPathTests {
+    @Test("with no kubeconfig the daemon serves the manifest folder's Services; an unreadable manifest is logged, the rest served")
+    func standalone() throws {
+        let bed = try DataPathTestBed(.standalone)
+        defer { bed.tearDown() }
+        for (index, name) in ["b1", "b2"].enumerated() { try bed.addHTTPBackend(name, ip: "10.250.0.1\(index + 1)") }
+        // A Service without a selector with its hand-written EndpointSlice (a selector's endpoints come from the
+        // kubelet's pods, which this test has none of), JSON here and YAML below.
+        try bed.apply(DataPathTests.web)
+        try bed.apply(DataPathTests.webSlice([.init(ip: "10.250.0.11"), .init(ip: "10.250.0.12")]))
+        try """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: api}
+            spec:
+              clusterIP: 10.96.0.11
+              selector: {app: api}
+              ports: [{port: 80, targetPort: 8080}]
+            """.write(to: bed.manifests.appendingPathComponent("api.yaml"), atomically: true, encoding: .utf8)
+        try "kind: Service\nmetadata: [broken\n".write(to: bed.manifests.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        try bed.startProxy()
+        try bed.eventually("ClusterIP answers") { try bed.curl(from: bed.client, "http://10.96.0.10/").status == 0 }
+        #expect(Set(try bed.answers(from: bed.client, "http://10.96.0.10/", count: 20).keys) == ["b1", "b2"])
+        #expect(Set(try bed.answers(from: bed.topology.node, "http://10.250.0.1:30080/", count: 20).keys) == ["b1", "b2"])
+        // The selector Service has no Ready pod on this node: refused at once.
+        let selectorService = try bed.curl(from: bed.client, "http://10.96.0.11/")
+        #expect(selectorService.status == 7, "\(selectorService)\n\(bed.proxyLogText.suffix(3000))")
+        #expect(bed.proxyLogText.contains("skipping unreadable manifest") && bed.proxyLogText.contains("broken.yaml"))
+        let proxy = try #require(try bed.status()["proxy"] as? [String: Any])
+        #expect(proxy["source"] as? String == "manifests")
+        #expect(proxy["services"] as? Int == 2)
+    }
+}
+
 /// Runs one sync of a fake-backed proxier from synchronous test code.
 func await_(_ harness: ProxierHarness) {
     let done = DispatchSemaphore(value: 0)

@@ -11,7 +11,8 @@ import Iptables
 ///   the client in a dynamic set `aff-…` with the Service's timeout.
 /// - External traffic (`ext-…`) is marked for masquerade (policy Cluster) or kept on local endpoints (Local).
 /// - `filter-input/forward/output` send new connections to a Service without endpoints to `reject-chain`
-///   (immediate refusal, not a timeout) through the maps `no-endpoint-services` / `no-endpoint-nodeports`.
+///   (immediate refusal, not a timeout: a TCP reset, or ICMP port-unreachable for other protocols) through the
+///   maps `no-endpoint-services` / `no-endpoint-nodeports`.
 /// - `nat-postrouting` masquerades marked packets and hairpin connections (an endpoint reaching itself).
 public enum RulesetBuilder {
     /// The whole ruleset: the fixed part plus every Service port's fragment.
@@ -54,7 +55,10 @@ public enum RulesetBuilder {
             "\(ip) daddr . meta l4proto . th dport vmap @\(N.noEndpointServices)",
             "\(ip) daddr @\(N.nodePortIPs) meta l4proto . th dport vmap @\(N.noEndpointNodePorts)",
         ])
-        chain(N.reject, nil, ["reject"])
+        // TCP gets a reset, everything else ICMP port-unreachable. (kube-proxy rejects TCP with ICMP too, but the
+        // kernel rate-limits ICMP errors per client host, a new peer's first one included, so a client that had
+        // just been redirected could wait for a timeout instead of being refused at once; a reset is not limited.)
+        chain(N.reject, nil, ["meta l4proto tcp reject with tcp reset", "reject"])
         chain(N.services, nil, [
             "\(ip) daddr . meta l4proto . th dport vmap @\(N.serviceIPs)",
             "\(ip) daddr @\(N.nodePortIPs) meta l4proto . th dport vmap @\(N.serviceNodePorts)",
