@@ -64,6 +64,29 @@ struct ModeSelectionTests {
         #expect(try NftablesCleanup.removeTables(fake, logger: quietLogger()).isEmpty)
     }
 
+    @Test("against the kernel: the nftables proxier's tables are removed, another table in the namespace stays", .enabled(if: SystemTests.enabled))
+    func nftablesCleanupInTheKernel() async throws {
+        try SystemTests.requireRoot()
+        let namespace = try NetworkNamespace.create("naproxyw-clean-\(UInt16.random(in: 1000...9999))")
+        defer { namespace.delete() }
+        let nft = try LibNftables(networkNamespace: namespace.path)
+        let harness = ProxierHarness()
+        let proxier = NftablesProxier(
+            configuration: harness.proxier.configuration, nftables: nft, conntrack: RecordingConntrack(), sysctl: MemorySysctl(),
+            health: ProxyHealth(timeout: .seconds(60)), logger: quietLogger())
+        proxier.serviceChanged(previous: nil, current: Fixtures.service("web"))
+        proxier.servicesSynced()
+        proxier.endpointSlicesSynced()
+        guard case .applied = await proxier.syncNow() else {
+            Issue.record("the proxier did not write its table")
+            return
+        }
+        try namespace.run(["nft", "add", "table", "ip", "someone-else"])
+        #expect(try NftablesCleanup.removeTables(nft, logger: quietLogger()) == ["ip node-agent"])
+        #expect(try nft.list(family: .ip, table: "node-agent") == nil)
+        #expect(try namespace.run(["nft", "list", "tables"]).contains("table ip someone-else"))
+    }
+
     @Test("--masquerade-all marks every cluster-IP connection, not only those from outside the cluster CIDR")
     func masqueradeAll() async {
         let harness = ProxierHarness(masqueradeAll: true)

@@ -23,9 +23,9 @@ public final class ProxyAPISource: Service, Sendable {
     private let logger: Logger
 
     /// - Parameters:
-    ///   - nodeName: this node (its Node object gives topology labels; its IP changes are reported).
-    ///   - nodePortAddresses: the addresses NodePorts were opened on at start; a warning is logged when the
-    ///     Node's IPs move away from them (they are resolved once, as kube-proxy does).
+    ///   - nodeName: this node (its Node object gives topology labels; a change of its IPs away from the NodePort
+    ///     addresses chosen at start, see ``ProxySourceStatus/nodePortAddressesChosen(fromNode:)``, is logged).
+    ///   - status: where counts and sync state are kept for `/status`.
     public init(
         client: any KubeClientProtocol,
         nodeName: String,
