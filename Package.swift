@@ -169,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "ProxyHarness",
             dependencies: [
-                "Proxy", "Iptables",
+                "Proxy", "Iptables", "IPVS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -195,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Iptables", "NodeAgentTesting", "ProxyHarness",
+                "Proxy", "Iptables", "IPVS", "NodeAgentTesting", "ProxyHarness",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -260,6 +260,12 @@ let package = Package(
             name: "IPVSBench",
             dependencies: ["IPVS"],
             path: "Benchmarks/IPVSBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "IPVSProxyBench",
+            dependencies: ["Proxy", "IPVS", "Iptables", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/IPVSProxyBench",
             swiftSettings: strictSettings
         ),
     ]
