@@ -16,6 +16,7 @@ import ServiceLifecycle
 ///                   [--mode nftables|ipvs] [--ipvs-scheduler NAME] [--ipvs-graceful-timeout SECONDS]
 ///                   [--ipvs-drain-check SECONDS] [--ipvs-strict-arp]
 ///     proxy-harness cleanup-ipvs [--node-ip IP]...   removes IPVS-mode leftovers and prints what it removed
+///     proxy-harness udp-echo|udp-probe|tcp-echo|tcp-hold ...   traffic tools (UDPTools.swift, TCPTools.swift)
 struct Arguments {
     var manifests = ""
     var nodeName = "node"
@@ -95,6 +96,9 @@ struct Arguments {
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1].hasPrefix("udp-") {
     UDPTools.run(CommandLine.arguments)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1].hasPrefix("tcp-") {
+    TCPTools.run(CommandLine.arguments)
 }
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "cleanup-ipvs" {
     let options = Arguments.parse([CommandLine.arguments[0], "--manifests", "-"] + CommandLine.arguments.dropFirst(2))

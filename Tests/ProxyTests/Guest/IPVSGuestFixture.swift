@@ -43,7 +43,7 @@ final class HarnessProxyDriver: IPVSProxyDriver {
         try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
     }
 
-    var harnessPath: String { SystemTests.productsDirectory.appendingPathComponent("ProxyHarness").path }
+    var harnessPath: String { IPVSGuestTopology.harnessPath }
 
     func start() throws {
         guard FileManager.default.isExecutableFile(atPath: harnessPath) else {
@@ -114,6 +114,9 @@ final class IPVSGuestTopology {
     static let backendIPs = ["b1": "10.250.0.11", "b2": "10.250.0.12", "b3": "10.250.0.13"]
     static let clientIPs = ["10.250.0.100", "10.250.0.101", "10.250.0.102"]
 
+    /// ProxyHarness also carries the traffic tools (`tcp-echo`, `tcp-hold`), whatever drives the proxy.
+    static var harnessPath: String { SystemTests.productsDirectory.appendingPathComponent("ProxyHarness").path }
+
     let topology: NodeTopology
     let client: NetworkNamespace
     let scratch: URL
@@ -138,9 +141,14 @@ final class IPVSGuestTopology {
             try Data(name.utf8).write(to: root.appendingPathComponent("index.html"))
             try Data(repeating: 0x61, count: 2 << 20).write(to: root.appendingPathComponent("big"))
             try spawn(["ip", "netns", "exec", host.name, "busybox", "httpd", "-f", "-p", "8080", "-h", root.path])
+            // A line echo on 9090 for long-lived connections that must keep carrying data.
+            try spawn(["ip", "netns", "exec", host.name, Self.harnessPath, "tcp-echo", "--port", "9090", "--reply", name])
         }
         for (name, ip) in Self.backendIPs {
-            try eventually("backend \(name) listens", seconds: 20) { try node.output(["curl", "-s", "-m", "2", "http://\(ip):8080/"]).stdout == name }
+            try eventually("backend \(name) listens", seconds: 20) {
+                try node.output(["curl", "-s", "-m", "2", "http://\(ip):8080/"]).stdout == name
+                    && node.output([Self.harnessPath, "tcp-hold", "--to", "\(ip):9090"]).stdout.hasPrefix(name)
+            }
         }
     }
 
@@ -204,7 +212,7 @@ final class IPVSGuestTopology {
     }
 
     /// Retries `condition` every 200 ms for up to `seconds` (a loose bound: software emulation is slow).
-    func eventually(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
+    func eventually(_ what: @autoclosure () -> String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         var lastError: (any Error)?
         while Date() < deadline {
@@ -214,7 +222,7 @@ final class IPVSGuestTopology {
             Thread.sleep(forTimeInterval: 0.2)
         }
         let tail = driver.log.split(separator: "\n").suffix(20).joined(separator: "\n")
-        throw GuestFailure("not reached within \(seconds) s: \(what)\(lastError.map { " (last error: \($0))" } ?? "")\nproxy log tail:\n\(tail)")
+        throw GuestFailure("not reached within \(seconds) s: \(what())\(lastError.map { " (last error: \($0))" } ?? "")\nproxy log tail:\n\(tail)")
     }
 
     func tearDown() {
@@ -235,24 +243,25 @@ final class IPVSGuestTopology {
 /// Builders for the scenario's objects.
 enum GuestObjects {
     static func service(
-        _ name: String, clusterIP: String, port: Int = 80, scheduler: String? = nil, affinity: Int? = nil, nodePort: Int? = nil
+        _ name: String, clusterIP: String, port: Int = 80, targetPort: Int = 8080, scheduler: String? = nil, affinity: Int? = nil,
+        nodePort: Int? = nil
     ) -> ServiceObject {
         var service = ServiceObject(
             metadata: ObjectMeta(namespace: "default", name: name),
             spec: .init(
                 type: nodePort == nil ? "ClusterIP" : "NodePort", clusterIP: clusterIP,
-                ports: [ServicePortObject(name: "http", protocol: "TCP", port: port, targetPort: .int(8080), nodePort: nodePort)],
+                ports: [ServicePortObject(name: "http", protocol: "TCP", port: port, targetPort: .int(targetPort), nodePort: nodePort)],
                 sessionAffinity: affinity == nil ? nil : "ClientIP",
                 sessionAffinityConfig: affinity.map { .init(clientIP: .init(timeoutSeconds: $0)) }))
         if let scheduler { service.metadata.annotations = [IPVSProxierConfiguration.schedulerAnnotation: scheduler] }
         return service
     }
 
-    static func slice(_ service: String, _ backends: [String]) -> EndpointSliceObject {
+    static func slice(_ service: String, _ backends: [String], port: Int = 8080) -> EndpointSliceObject {
         EndpointSliceObject(
             metadata: ObjectMeta(namespace: "default", name: "\(service)-1", labels: [EndpointSliceObject.serviceNameLabel: service]),
             addressType: "IPv4",
             endpoints: backends.map { EndpointObject(addresses: [IPVSGuestTopology.backendIPs[$0]!], conditions: .init(ready: true), nodeName: "node-a") },
-            ports: [EndpointPortObject(name: "http", protocol: "TCP", port: 8080)])
+            ports: [EndpointPortObject(name: "http", protocol: "TCP", port: port)])
     }
 }

@@ -92,13 +92,15 @@ struct IPVSGuestProxierTests {
 
     @Test("endpoint churn is followed; a removed backend drains; ClientIP affinity sticks; a SIGKILLed proxier re-adopts the table without cutting a connection; cleanup leaves only others' services")
     func lifecycle() throws {
-        let bed = try IPVSGuestTopology("life", driverArguments: ["--ipvs-graceful-timeout", "15", "--ipvs-drain-check", "1"])
+        let bed = try IPVSGuestTopology("life", driverArguments: ["--ipvs-graceful-timeout", "120", "--ipvs-drain-check", "1"])
         defer { bed.tearDown() }
         let b = IPVSGuestTopology.backendIPs
         try bed.driver.apply(GuestObjects.service("web", clusterIP: "10.96.0.10"))
         try bed.driver.apply(GuestObjects.slice("web", ["b1", "b2"]))
         try bed.driver.apply(GuestObjects.service("sticky", clusterIP: "10.96.0.20", affinity: 300))
         try bed.driver.apply(GuestObjects.slice("sticky", ["b1", "b2", "b3"]))
+        try bed.driver.apply(GuestObjects.service("stream", clusterIP: "10.96.0.50", port: 9000, targetPort: 9090))
+        try bed.driver.apply(GuestObjects.slice("stream", ["b1", "b2", "b3"], port: 9090))
         try bed.driver.start()
         try bed.eventually("web answers") { try bed.requests("http://10.96.0.10/", count: 1).count == 1 }
         #expect(Set(try bed.requests("http://10.96.0.10/", count: 10)) == ["b1", "b2"])
@@ -107,7 +109,7 @@ struct IPVSGuestProxierTests {
         try bed.driver.apply(GuestObjects.slice("web", ["b1", "b2", "b3"]))
         try bed.eventually("b3 receives traffic") { try bed.requests("http://10.96.0.10/", count: 6).contains("b3") }
         try bed.driver.apply(GuestObjects.slice("web", ["b1", "b2"]))
-        try bed.eventually("b3 leaves: weight 0 or gone") { !(try bed.ipvsTable().contains("TCP 10.96.0.10:80 -> \(b["b3"]!):8080 Masq 1")) }
+        try bed.eventually("b3 leaves") { !(try bed.ipvsTable().contains("TCP 10.96.0.10:80 -> \(b["b3"]!):8080 Masq 1")) }
         #expect(!(try bed.requests("http://10.96.0.10/", count: 6).contains("b3")))
 
         // ClientIP affinity: each source keeps its backend.
@@ -116,25 +118,30 @@ struct IPVSGuestProxierTests {
             #expect(answers.count == 5 && Set(answers).count == 1, "affinity from \(source): \(answers)")
         }
 
-        // Drain: a slow download holds a connection to one backend; that backend is removed from the slice.
-        let download = try bed.spawn([
+        // Drain: one long-lived connection exchanges a line every 0.4 s for about 20 s; its backend is removed.
+        let holdOutput = bed.scratch.appendingPathComponent("hold.out").path
+        let hold = try bed.spawn([
             "ip", "netns", "exec", bed.client.name, "sh", "-c",
-            "curl -s -m 60 --limit-rate 150k -o /dev/null -w '%{size_download}' http://10.96.0.10/big > \(bed.scratch.path)/download.out",
+            "\(IPVSGuestTopology.harnessPath) tcp-hold --to 10.96.0.50:9000 --count 50 --interval 0.4 --reset > \(holdOutput)",
         ])
-        var holder: String?
-        try bed.eventually("the download's connection is active") {
-            holder = try bed.connections("TCP 10.96.0.10:80").first { $0.value.active >= 1 }?.key
-            return holder != nil
+        func holdLines() -> [String] { ((try? String(contentsOfFile: holdOutput, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        try bed.eventually("the long-lived connection got its first answer") { !holdLines().isEmpty }
+        let holderName = holdLines()[0]
+        let holder = "\(b[holderName] ?? "?"):9090"
+        #expect(try bed.connections("TCP 10.96.0.50:9000")[holder]?.active == 1)
+        try bed.driver.apply(GuestObjects.slice("stream", ["b1", "b2", "b3"].filter { $0 != holderName }, port: 9090))
+        var seen = ""
+        try bed.eventually("\(holderName) at weight 0 with its connection (last seen: \(seen))") {
+            seen = try bed.node.run(["ipvsadm", "-Ln", "-t", "10.96.0.50:9000"])
+            return try bed.ipvsTable().contains("TCP 10.96.0.50:9000 -> \(holder) Masq 0")
+                && (try bed.connections("TCP 10.96.0.50:9000")[holder]?.active ?? 0) >= 1
         }
-        let holderName = b.first { "\($0.value):8080" == holder }!.key
-        let other = holderName == "b1" ? "b2" : "b1"
-        try bed.driver.apply(GuestObjects.slice("web", [other]))
-        try bed.eventually("\(holderName) at weight 0 with its connection") {
-            try bed.ipvsTable().contains("TCP 10.96.0.10:80 -> \(holder!) Masq 0") && (try bed.connections("TCP 10.96.0.10:80")[holder!]?.active ?? 0) >= 1
+        for _ in 0..<6 {
+            let answer = try bed.client.output([IPVSGuestTopology.harnessPath, "tcp-hold", "--to", "10.96.0.50:9000"]).stdout
+            #expect(!answer.hasPrefix(holderName) && answer.hasSuffix("ok 1\n"), "a new connection went to the draining backend: \(answer)")
         }
-        #expect(Set(try bed.requests("http://10.96.0.10/", count: 6)) == [other], "new connections avoid the draining backend")
 
-        // SIGKILL the proxier mid-download and restart it: the table is re-adopted as it is, the download goes on.
+        // SIGKILL the proxier mid-connection and restart it: the table is re-adopted as it is, the connection goes on.
         let before = try bed.node.run(["ipvsadm", "-Sn"])
         let addressesBefore = try bed.node.run(["ip", "-o", "addr", "show", "dev", "kube-ipvs0"])
         let logOffset = bed.driver.log.count
@@ -147,17 +154,18 @@ struct IPVSGuestProxierTests {
         for field in ["full=true", "ipvsWrites=0", "addressWrites=0", "nftCommands=0"] {
             #expect(firstSync.contains(field), "the first sync after the restart: \(firstSync)")
         }
-        download.waitUntilExit()
-        let downloaded = (try? String(contentsOfFile: "\(bed.scratch.path)/download.out", encoding: .utf8)) ?? ""
-        #expect(downloaded == "\(2 << 20)", "the long-lived connection was cut: downloaded \(downloaded) bytes")
-        // Once the connection is over (TIME_WAIT keeps the kernel's count above 0), the bound deletes the real server.
-        try bed.eventually("the drained backend is deleted", seconds: 40) { !(try bed.ipvsTable().contains { $0.hasPrefix("TCP 10.96.0.10:80 -> \(holder!)") }) }
-        #expect(bed.driver.log.contains("deleted drained real server"))
+        hold.waitUntilExit()
+        let lines = holdLines()
+        #expect(lines.last == "ok 50", "the long-lived connection was cut: \(lines.suffix(3))")
+        #expect(Set(lines.dropLast()) == [holderName], "the long-lived connection moved: \(Set(lines))")
+        // It ended with a reset: the kernel forgets it within seconds, and the drained backend is deleted (not the bound).
+        try bed.eventually("the drained backend is deleted", seconds: 45) { !(try bed.ipvsTable().contains { $0.hasPrefix("TCP 10.96.0.50:9000 -> \(holder)") }) }
+        #expect(bed.driver.log.dropFirst(logOffset).contains("reason=drained"), "deleted for another reason than drained connections")
 
         // Cleanup for a switch to iptables mode: only what this proxier owns goes.
         bed.driver.kill()
         try bed.node.run(["ipvsadm", "-A", "-t", "192.168.7.7:80", "-s", "wlc"])
-        let cleanup = try bed.node.output([(bed.driver as! HarnessProxyDriver).harnessPath, "cleanup-ipvs", "--node-ip", IPVSGuestTopology.nodeIP])
+        let cleanup = try bed.node.output([IPVSGuestTopology.harnessPath, "cleanup-ipvs", "--node-ip", IPVSGuestTopology.nodeIP])
         #expect(cleanup.status == 0, "\(cleanup)")
         #expect(try bed.ipvsTable() == ["TCP 192.168.7.7:80 wlc"])
         #expect(try bed.node.run(["ip", "-o", "addr", "show", "dev", "kube-ipvs0"]).isEmpty)
