@@ -72,4 +72,29 @@ struct IPVSFilterTableKernelTests {
         guard case .applied(full: false, _) = await restarted.syncNow() else { Issue.record("the incremental sync failed"); return }
         #expect(try namespace.run(["nft", "list", "set", "ip", "node-agent-ipvs", "hairpin-endpoints"]).contains("10.244.1.9 . 10.244.1.9"))
     }
+
+    @Test("thousands of Services: the elements go in bounded direct batches the kernel accepts, and read back equal")
+    func scale() async throws {
+        try SystemTests.requireRoot()
+        let namespace = try NetworkNamespace.create("naipvsp-nft-\(UInt16.random(in: 1000...9999))")
+        defer { namespace.delete() }
+        let nft = try LibNftables(networkNamespace: namespace.path)
+        let harness = IPVSHarness()
+        let proxier = IPVSProxier.make(
+            configuration: harness.configuration, ipvs: harness.ipvs, dummy: harness.dummy, nftables: nft, conntrack: harness.conntrack,
+            sysctl: harness.sysctl, health: harness.health, logger: harness.logs.logger(label: "ipvs"), clock: harness.clock)
+        for index in 0..<3000 {
+            let name = "svc-\(index)"
+            proxier.serviceChanged(previous: nil, current: web(name, clusterIP: "10.96.\(index / 250).\(index % 250 + 1)"))
+            proxier.endpointSliceChanged(previous: nil, current: webSlice(["10.244.\(index / 250).\(index % 250 + 1)", "10.245.\(index / 250).\(index % 250 + 1)"], service: name))
+        }
+        proxier.servicesSynced()
+        proxier.endpointSlicesSynced()
+        guard case .applied(full: true, _) = await proxier.syncNow() else { Issue.record("the first sync failed: \(harness.logs.records.last?.metadata ?? [:])"); return }
+        let listing = try #require(try nft.list(family: .ip, table: "node-agent-ipvs"))
+        #expect(listing.sets["service-ips"]?.elements.count == 3000)
+        #expect(listing.sets["hairpin-endpoints"]?.elements.count == 6000)
+        proxier.requestFullSync()
+        #expect(await proxier.syncNow() == .applied(full: true, commands: 0))
+    }
 }

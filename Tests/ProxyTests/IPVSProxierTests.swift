@@ -535,8 +535,8 @@ struct IPVSProxierFullSyncTests {
         tamper.flush(.chain(Chain("endpoints-check")))
         try harness.nft.run(tamper)
         let result = await Self.fullSync(harness)
-        #expect(result.transactions == 1)
-        let script = harness.nft.transactions.last?.script() ?? ""
+        #expect(result.transactions == 2)  // the chain rewrite, then the elements
+        let script = harness.nft.transactions.suffix(result.transactions).map { $0.script() }.joined()
         #expect(script.contains("add element ip node-agent-ipvs service-ips { 10.96.0.10 . tcp . 80 }"))
         #expect(script.contains("delete element ip node-agent-ipvs no-endpoint-services { 10.96.9.9 . tcp . 9 }"))
         #expect(script.contains("add rule ip node-agent-ipvs endpoints-check"))
@@ -582,6 +582,35 @@ struct IPVSProxierFullSyncTests {
         #expect(v4.addresses == ["10.96.0.50", "fd00:96::50"])
         #expect(Set(v4.table.keys) == ["TCP 10.96.0.50:80 rr", "TCP [fd00:96::50]:80 rr"])
         #expect(nft.table(.ip6, "node-agent-ipvs")?.sets["service-ips"]?.elements.keys.contains("fd00:96::50 . tcp . 80") == true)
+    }
+}
+
+@Suite("IPVS filter table")
+struct IPVSFilterTableTests {
+    @Test("a full sync's transaction is split: declarations and rules first, then elements in bounded chunks, in order")
+    func split() {
+        var transaction = Transaction(family: .ip, table: "t")
+        transaction.add(.set(NamedSet("a", type: "ipv4_addr")))
+        for index in 0..<4500 { transaction.addElement("a", Element(key: "10.0.\(index / 250).\(index % 250)")) }
+        transaction.add(.rule(Rule(chain: "c", "accept")))
+        for index in 0..<10 { transaction.deleteElement("b", key: "\(index)") }
+        let parts = IPVSFilterTable.split(transaction)
+        #expect(parts.count == 4)
+        #expect(parts[0].commands.map(\.verb) == [.add, .add])
+        #expect(parts.dropFirst().map { $0.commands.reduce(0) { count, command in if case .elements(let e) = command.object { count + e.elements.count } else { count } } } == [2000, 2000, 510])
+        #expect(parts[3].commands.last?.verb == .delete)
+        let elements = parts.dropFirst().flatMap { $0.commands }.flatMap { command -> [String] in
+            if case .elements(let e) = command.object { return e.elements.map(\.key) } else { return [] }
+        }
+        #expect(elements.count == 4510 && elements.first == "10.0.0.0" && elements.last == "9")
+        #expect(IPVSFilterTable.split(Transaction(family: .ip, table: "t")).isEmpty)
+    }
+
+    @Test("rule comments identify the rule text")
+    func comments() {
+        #expect(IPVSFilterTable.comment(for: "jump services") == IPVSFilterTable.comment(for: "jump services"))
+        #expect(IPVSFilterTable.comment(for: "jump services") != IPVSFilterTable.comment(for: "jump service"))
+        #expect(IPVSFilterTable.comment(for: "").count == 19)
     }
 }
 

@@ -90,6 +90,43 @@ public enum IPVSFilterTable {
         return Layout(chains: chains, sets: sets, staticElements: [N.nodePortIPs: nodeIPs])
     }
 
+    /// The most elements one transaction carries when a full sync splits its work (see ``split(_:)``).
+    public static let elementsPerTransaction = 2000
+
+    /// Splits a full sync's transaction: first everything but elements (declarations, chain rewrites, removals),
+    /// then the element changes in transactions of at most ``elementsPerTransaction`` elements.
+    ///
+    /// Element-only transactions go to the kernel as one direct netlink batch, without libnftables' parser (tens
+    /// of thousands of elements in seconds instead of minutes under emulation); a netlink datagram must stay below
+    /// the socket's send buffer (about 200 KiB), hence the chunks. The table is consistent after each part: the
+    /// sets exist before their elements arrive, and element changes are independent of each other.
+    public static func split(_ transaction: Transaction) -> [Transaction] {
+        var head = Transaction(family: transaction.family, table: transaction.table)
+        var parts: [Transaction] = []
+        var current = Transaction(family: transaction.family, table: transaction.table)
+        var count = 0
+        for command in transaction.commands {
+            guard case .elements(let elements) = command.object else {
+                head.append(command.verb, command.object)
+                continue
+            }
+            var rest = elements.elements[...]
+            while !rest.isEmpty {
+                let take = min(rest.count, elementsPerTransaction - count)
+                current.append(command.verb, .elements(Elements(setName: elements.setName, elements: Array(rest.prefix(take)))))
+                rest = rest.dropFirst(take)
+                count += take
+                if count == elementsPerTransaction {
+                    parts.append(current)
+                    current = Transaction(family: transaction.family, table: transaction.table)
+                    count = 0
+                }
+            }
+        }
+        if !current.isEmpty { parts.append(current) }
+        return (head.isEmpty ? [] : [head]) + parts
+    }
+
     /// The comment that identifies a rule's text (FNV-1a, 64 bits): what a full sync compares.
     public static func comment(for rule: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

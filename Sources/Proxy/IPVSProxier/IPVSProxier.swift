@@ -674,9 +674,9 @@ public final class IPVSProxier: Proxier, Sendable {
         do {
             let existing = try nftables.list(family: nftFamily, table: configuration.tableName)
             let transaction = IPVSFilterTable.fullSync(layout: layout, elements: elements, existing: existing, family: nftFamily, table: configuration.tableName)
-            if !transaction.isEmpty {
-                try nftables.run(transaction)
-                work.filterWrites += transaction.count
+            for part in IPVSFilterTable.split(transaction) {
+                try nftables.run(part)
+                work.filterWrites += part.count
             }
         } catch {
             throw IPVSProxierError(kind: .filterTable, operation: "sync", object: table, detail: "\(error)")
