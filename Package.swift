@@ -171,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "ProxyHarness",
             dependencies: [
-                "Proxy", "Iptables",
+                "Proxy", "Iptables", "IPVS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Iptables", "NodeAgentTesting", "ProxyHarness",
+                "Proxy", "Iptables", "IPVS", "NodeAgentTesting", "ProxyHarness",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -262,6 +262,12 @@ let package = Package(
             name: "IPVSBench",
             dependencies: ["IPVS"],
             path: "Benchmarks/IPVSBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "IPVSProxyBench",
+            dependencies: ["Proxy", "IPVS", "Iptables", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/IPVSProxyBench",
             swiftSettings: strictSettings
         ),
     ]

@@ -92,7 +92,9 @@ public final class LibNftables: Nftables, @unchecked Sendable {
     public func list(family: Family, table name: String) throws -> TableListing? {
         do {
             let json = try execute(script: "list table \(family.rawValue) \(name)\n", operation: "list", json: true)
-            return try ListingParser.parse(json, family: family, table: name, requireTable: true)
+            let listing = try ListingParser.parse(json, family: family, table: name, requireTable: true)
+            learnSetTypes(listing)
+            return listing
         } catch let error as NftablesError where error.isNotFound {
             return nil
         }
@@ -110,7 +112,21 @@ public final class LibNftables: Nftables, @unchecked Sendable {
                 merged.sets.merge(part.sets) { old, _ in old }
             }
         }
+        learnSetTypes(merged)
         return merged
+    }
+
+    /// Records the declared types of the sets and maps read back, so that element-only transactions on a table
+    /// this instance did not create (a restarted daemon's) also take the direct netlink path.
+    private func learnSetTypes(_ listing: TableListing?) {
+        guard let listing else { return }
+        let prefix = "\(listing.family.rawValue) \(listing.name) "
+        setTypes.withLock { types in
+            for set in listing.sets.values where !set.type.isEmpty {
+                types[prefix + set.name] = .init(
+                    key: set.type.components(separatedBy: " . "), value: set.valueType.map { $0.components(separatedBy: " . ") })
+            }
+        }
     }
 
     /// Runs `script` through libnftables and returns its standard output.

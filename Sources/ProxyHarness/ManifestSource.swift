@@ -41,6 +41,7 @@ struct ManifestSource: Service {
     }
 
     private func deliver(previous: Object?, current: Object?) {
+        logger.debug("delivering a change", metadata: ["added": "\(previous == nil)", "deleted": "\(current == nil)"])
         switch (previous, current) {
         case (.service(let old)?, .service(let new)?): proxier.serviceChanged(previous: old, current: new)
         case (nil, .service(let new)?): proxier.serviceChanged(previous: nil, current: new)

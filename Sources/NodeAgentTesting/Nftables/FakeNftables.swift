@@ -25,6 +25,8 @@ public final class FakeNftables: Nftables, Sendable {
         struct Stored: Sendable, Hashable {
             var handle: Int
             var text: String
+            /// The rule's comment, as the kernel keeps it in the rule's user data (listed back separately).
+            var comment: String? = nil
         }
         /// The rules' text in order.
         public var ruleTexts: [String] { storage.map(\.text) }
@@ -93,7 +95,7 @@ public final class FakeNftables: Nftables, Sendable {
             listing.chains[chainName] = ListedChain(
                 name: chainName,
                 base: chain.base,
-                rules: chain.storage.map { ListedRule(handle: $0.handle, text: $0.text) }
+                rules: chain.storage.map { ListedRule(handle: $0.handle, comment: $0.comment, text: $0.text) }
             )
         }
         for (setName, set) in table.sets {
@@ -184,7 +186,7 @@ public final class FakeNftables: Nftables, Sendable {
                 for set in setReferences(of: rule.rule) where table.sets[set] == nil { throw fail(notFound) }
                 var text = rule.rule
                 if let comment = rule.comment { text += " comment \"\(comment)\"" }
-                let stored = FakeChain.Stored(handle: state.nextHandle, text: text)
+                let stored = FakeChain.Stored(handle: state.nextHandle, text: text, comment: rule.comment)
                 state.nextHandle += 1
                 var storage = table.chains[rule.chain]!.storage
                 switch command.verb {
@@ -204,7 +206,7 @@ public final class FakeNftables: Nftables, Sendable {
                     }
                 default:
                     guard let handle = rule.handle, let at = storage.firstIndex(where: { $0.handle == handle }) else { throw fail(notFound) }
-                    storage[at] = FakeChain.Stored(handle: handle, text: text)
+                    storage[at] = FakeChain.Stored(handle: handle, text: text, comment: rule.comment)
                 }
                 table.chains[rule.chain]!.storage = storage
             case (.delete, .rule(let rule)):

@@ -48,8 +48,12 @@ public final class BoundedFrequencyRunner: Service, Sendable {
                         await body()
                     case .sleep(let deadline):
                         // Wake at the deadline or at the next request, whichever comes first.
+                        // Only a sleeper that reached its deadline wakes the loop: one cancelled by a request must
+                        // not leave a wake behind, or the next wait returns at once, its sleeper is cancelled and
+                        // wakes in turn, and the loop spins on the cooperative pool (a full CPU, and on a one-CPU
+                        // machine every other task of the process starved until the deadline).
                         group.addTask { [wake] in
-                            try? await clock.sleep(until: deadline)
+                            guard (try? await clock.sleep(until: deadline)) != nil else { return }
                             wake.yield()
                         }
                         _ = await iterator.next()

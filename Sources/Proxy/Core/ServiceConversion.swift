@@ -4,6 +4,8 @@ enum ServiceConversion {
     static let serviceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
     /// Label marking a Service headless.
     static let headlessLabel = "service.kubernetes.io/headless"
+    /// Annotation choosing the IPVS scheduler of one Service (see ``IPVSProxierConfiguration/schedulerAnnotation``).
+    static let ipvsSchedulerAnnotation = "node-agent.io/ipvs-scheduler"
     static let defaultStickySeconds = 10800
     static let maxStickySeconds = 86400
 
@@ -104,7 +106,8 @@ enum ServiceConversion {
                 stickySeconds: stickySeconds,
                 externalPolicyLocal: externalPolicy == "Local" && accessible,
                 internalPolicyLocal: internalPolicy == "Local",
-                healthCheckNodePort: externalPolicy == "Local" ? healthCheckNodePort : 0
+                healthCheckNodePort: externalPolicy == "Local" ? healthCheckNodePort : 0,
+                ipvsScheduler: service.metadata.annotations?[ipvsSchedulerAnnotation]
             )
         }
         return .success(result)

@@ -53,6 +53,9 @@ public struct ServicePort: Sendable, Hashable {
     public var internalPolicyLocal: Bool
     /// The health-check node port (`externalTrafficPolicy: Local` LoadBalancers), 0 when none.
     public var healthCheckNodePort: Int
+    /// The raw value of the Service's `node-agent.io/ipvs-scheduler` annotation, nil when absent. Only the IPVS
+    /// proxier reads it (and validates it); it is here so that changing the annotation is a change of the port.
+    public var ipvsScheduler: String?
 
     public init(
         clusterIP: IPAddress,
@@ -64,7 +67,8 @@ public struct ServicePort: Sendable, Hashable {
         stickySeconds: Int? = nil,
         externalPolicyLocal: Bool = false,
         internalPolicyLocal: Bool = false,
-        healthCheckNodePort: Int = 0
+        healthCheckNodePort: Int = 0,
+        ipvsScheduler: String? = nil
     ) {
         self.clusterIP = clusterIP
         self.port = port
@@ -76,6 +80,7 @@ public struct ServicePort: Sendable, Hashable {
         self.externalPolicyLocal = externalPolicyLocal
         self.internalPolicyLocal = internalPolicyLocal
         self.healthCheckNodePort = healthCheckNodePort
+        self.ipvsScheduler = ipvsScheduler
     }
 
     /// Reachable from outside the cluster network: a NodePort, an external IP or a load-balancer IP.

@@ -1,0 +1,309 @@
+// IPVSProxyBench: the IPVS proxier against `ipvsadm -R` of the same table, in the same IPVS kernel (issue 9).
+// Runs inside the IPVS guest (scripts/ipvs-vm) as root; every measurement in a fresh network namespace
+// `naipvsp-bench-*` (a dummy interface with a route to the backends, so masquerading real servers count as unicast),
+// never touching the caller's IPVS table or ruleset. Nothing routes off the guest.
+//
+//   swift build -c release --product IPVSProxyBench
+//   scripts/ipvs-vm -- .build/release/IPVSProxyBench [--services 10000] [--endpoints 10] [--runs 3] [--ipvsadm-runs 1]
+//                                                    [--changes 101] [--resyncs 3]
+//
+// (a) initial sync of N Services × M endpoints through the proxier (virtual servers, real servers, N addresses on
+//     kube-ipvs0, the filter table's elements) vs `ipvsadm -R` of the same virtual and real servers;
+// (b) one endpoint change end to end: from the EndpointSlice event to the kernel, with the N Services loaded;
+// (c) a full resync with nothing changed: the kernel read back, and the writes it sent counted (must be 0).
+import Foundation
+import IPVS
+import Iptables
+import Logging
+import Proxy
+
+struct Options {
+    var services = 10_000
+    var endpoints = 10
+    var runs = 3
+    var ipvsadmRuns = 1
+    var changes = 101
+    var resyncs = 3
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            guard let text = iterator.next(), let value = Int(text), value > 0 else { fail("\(flag) needs a positive number") }
+            switch flag {
+            case "--services": services = value
+            case "--endpoints": endpoints = value
+            case "--runs": runs = value
+            case "--ipvsadm-runs": ipvsadmRuns = value
+            case "--changes": changes = value
+            case "--resyncs": resyncs = value
+            default: fail("unknown option \(flag); known: --services --endpoints --runs --ipvsadm-runs --changes --resyncs")
+            }
+        }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("IPVSProxyBench: \(message)\n".utf8))
+    exit(1)
+}
+
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+@discardableResult
+func shell(_ command: String, input: String? = nil) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
+    do { try process.run() } catch { fail("cannot run \(command): \(error)") }
+    if let input {
+        let writer = Thread {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    if process.terminationStatus != 0 { fail("`\(command)` failed (\(process.terminationStatus)): \(text)") }
+    return text
+}
+
+func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? .nan : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+/// Counts every write that reaches the kernel's IPVS table, independently of the proxier's own count.
+final class CountingIPVS: IPVSInterface, @unchecked Sendable {
+    let inner: IPVSKernel
+    private let lock = NSLock()
+    private var count = 0
+    init(_ inner: IPVSKernel) { self.inner = inner }
+    var writes: Int { lock.withLock { count } }
+    private func add(_ n: Int) { lock.withLock { count += n } }
+    func flush() throws(IPVSError) { add(1); try inner.flush() }
+    func addService(_ service: VirtualService) throws(IPVSError) { add(1); try inner.addService(service) }
+    func updateService(_ service: VirtualService) throws(IPVSError) { add(1); try inner.updateService(service) }
+    func deleteService(_ key: ServiceKey) throws(IPVSError) { add(1); try inner.deleteService(key) }
+    func service(_ key: ServiceKey) throws(IPVSError) -> ServiceStatus { try inner.service(key) }
+    func services() throws(IPVSError) -> [ServiceStatus] { try inner.services() }
+    func snapshot() throws(IPVSError) -> [ServiceStatus] { try inner.snapshot() }
+    func addRealServer(_ server: RealServer, to service: ServiceKey) throws(IPVSError) { add(1); try inner.addRealServer(server, to: service) }
+    func updateRealServer(_ server: RealServer, in service: ServiceKey) throws(IPVSError) { add(1); try inner.updateRealServer(server, in: service) }
+    func deleteRealServer(_ server: RealServerKey, from service: ServiceKey) throws(IPVSError) { add(1); try inner.deleteRealServer(server, from: service) }
+    func realServers(of service: ServiceKey) throws(IPVSError) -> [RealServerStatus] { try inner.realServers(of: service) }
+    func timeouts() throws(IPVSError) -> IPVSTimeouts { try inner.timeouts() }
+    func setTimeouts(_ timeouts: IPVSTimeouts) throws(IPVSError) { add(1); try inner.setTimeouts(timeouts) }
+    func apply(_ operations: [IPVSOperation]) throws(IPVSError) -> [IPVSError?] {
+        add(operations.count)
+        return try inner.apply(operations)
+    }
+}
+
+/// Counts address changes on kube-ipvs0.
+final class CountingDummy: VirtualIPInterface, @unchecked Sendable {
+    let inner: DummyInterface
+    private let lock = NSLock()
+    private var count = 0
+    init(_ inner: DummyInterface) { self.inner = inner }
+    var name: String { inner.name }
+    var writes: Int { lock.withLock { count } }
+    func ensureInterface() throws(IPVSError) -> Int32 { try inner.ensureInterface() }
+    func addresses() throws(IPVSError) -> Set<IPVS.IPAddress> { try inner.addresses() }
+    func addAddress(_ address: IPVS.IPAddress) throws(IPVSError) { lock.withLock { count += 1 }; try inner.addAddress(address) }
+    func removeAddress(_ address: IPVS.IPAddress) throws(IPVSError) { lock.withLock { count += 1 }; try inner.removeAddress(address) }
+    func syncAddresses(_ desired: Set<IPVS.IPAddress>) throws(IPVSError) -> AddressSyncResult {
+        let result = try inner.syncAddresses(desired)
+        lock.withLock { count += result.added.count + result.removed.count + result.failed.count }
+        return result
+    }
+}
+
+/// Counts nf_tables commands sent.
+final class CountingNftables: Nftables, @unchecked Sendable {
+    let inner: LibNftables
+    private let lock = NSLock()
+    private var count = 0
+    init(_ inner: LibNftables) { self.inner = inner }
+    var writes: Int { lock.withLock { count } }
+    func run(_ transaction: Transaction) throws { lock.withLock { count += transaction.count }; try inner.run(transaction) }
+    func check(_ transaction: Transaction) throws { try inner.check(transaction) }
+    func list(family: Family, table name: String) throws -> TableListing? { try inner.list(family: family, table: name) }
+    func listObjects(family: Family, table name: String) throws -> TableListing? { try inner.listObjects(family: family, table: name) }
+}
+
+struct NoConntrack: ConntrackCleaner {
+    func clearUDP(destination ip: Proxy.IPAddress) throws {}
+    func clearUDP(nodePort port: Int, family: IPFamily) throws {}
+    func clearUDP(destination ip: Proxy.IPAddress, endpoint: Proxy.IPAddress) throws {}
+    func clearUDP(nodePort port: Int, endpoint: Proxy.IPAddress) throws {}
+}
+
+let options = Options(CommandLine.arguments)
+guard getuid() == 0 else { fail("needs root (network namespaces, IPVS); run it inside scripts/ipvs-vm") }
+let clock = ContinuousClock()
+
+func serviceIP(_ i: Int) -> String { "10.96.\(i / 250).\(i % 250 + 1)" }
+func endpointIP(_ i: Int, _ k: Int) -> String {
+    let n = i * options.endpoints + k
+    return "10.\(100 + n / 62500).\((n / 250) % 250).\(n % 250 + 1)"
+}
+func serviceName(_ i: Int) -> String { String(format: "svc-%05d", i) }
+func service(_ i: Int) -> ServiceObject {
+    ServiceObject(
+        metadata: ObjectMeta(namespace: "bench", name: serviceName(i)),
+        spec: .init(type: "ClusterIP", clusterIP: serviceIP(i), ports: [ServicePortObject(name: "http", protocol: "TCP", port: 80, targetPort: .int(8080))]))
+}
+func slice(_ i: Int, _ endpoints: [String]) -> EndpointSliceObject {
+    EndpointSliceObject(
+        metadata: ObjectMeta(namespace: "bench", name: "\(serviceName(i))-1", labels: [EndpointSliceObject.serviceNameLabel: serviceName(i)]),
+        addressType: "IPv4",
+        endpoints: endpoints.map { EndpointObject(addresses: [$0], conditions: .init(ready: true)) },
+        ports: [EndpointPortObject(name: "http", protocol: "TCP", port: 8080)])
+}
+
+var namespaces: [String] = []
+@MainActor func freshNamespace(_ name: String) -> String {
+    let namespace = "naipvsp-bench-\(name)"
+    shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
+    namespaces.append(namespace)
+    shell(
+        "ip -n \(namespace) link add naipvsp-d0 type dummy && ip -n \(namespace) link set naipvsp-d0 up"
+            + " && ip -n \(namespace) addr add 10.255.255.1/32 dev naipvsp-d0 && ip -n \(namespace) route add 10.0.0.0/8 dev naipvsp-d0")
+    return namespace
+}
+@MainActor func cleanup() { for namespace in namespaces { shell("ip netns del \(namespace) 2>/dev/null || true") } }
+
+final class OutcomeBox: @unchecked Sendable {
+    var value: SyncOutcome?
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// Runs a proxier sync from this synchronous program.
+func blocking(_ body: @escaping @Sendable () async -> SyncOutcome) -> SyncOutcome {
+    let box = OutcomeBox()
+    Task {
+        box.value = await body()
+        box.done.signal()
+    }
+    box.done.wait()
+    return box.value!
+}
+
+var quiet = Logger(label: "bench")
+quiet.logLevel = .critical
+let totalServers = options.services * options.endpoints
+say("IPVSProxyBench: \(options.services) Services × \(options.endpoints) endpoints (\(options.services + totalServers) IPVS objects, \(options.services) addresses on kube-ipvs0)")
+say("kernel \(shell("uname -r").trimmingCharacters(in: .whitespacesAndNewlines)); proxier runs \(options.runs), ipvsadm -R runs \(options.ipvsadmRuns)")
+
+var proxierTimes: [Double] = []
+var ipvsadmTimes: [Double] = []
+var changeTimes: [Double] = []
+var changeWrites: [Int] = []
+var resyncTimes: [Double] = []
+var resyncWrites: [(outcome: Int, ipvs: Int, addresses: Int, nft: Int)] = []
+
+var rules = ""
+rules.reserveCapacity(totalServers * 60)
+for i in 0..<options.services {
+    rules += "-A -t \(serviceIP(i)):80 -s rr\n"
+    for k in 0..<options.endpoints { rules += "-a -t \(serviceIP(i)):80 -r \(endpointIP(i, k)):8080 -m -w 1\n" }
+}
+
+for run in 1...max(options.runs, options.ipvsadmRuns) {
+    if run <= options.runs {
+        let namespace = freshNamespace("p\(run)")
+        let path = "/var/run/netns/\(namespace)"
+        let ipvs: CountingIPVS
+        let dummy: CountingDummy
+        let nft: CountingNftables
+        do {
+            ipvs = CountingIPVS(try IPVSKernel(namespacePath: path, receiveTimeout: .seconds(300)))
+            dummy = CountingDummy(try DummyInterface(namespacePath: path, receiveTimeout: .seconds(300)))
+            nft = CountingNftables(try LibNftables(networkNamespace: path))
+        } catch { fail("\(error)") }
+        let proxier = IPVSProxier.make(
+            configuration: IPVSProxierConfiguration(
+                nodeName: "bench-node", syncPeriod: .seconds(36000), clusterCIDR: IPPrefix("10.244.0.0/16"),
+                nodePortAddresses: [Proxy.IPAddress("10.255.255.1")!], manageSysctls: false),
+            ipvs: ipvs, dummy: dummy, nftables: nft, conntrack: NoConntrack(), health: ProxyHealth(timeout: .seconds(72000)), logger: quiet)
+        for i in 0..<options.services { proxier.serviceChanged(previous: nil, current: service(i)) }
+        for i in 0..<options.services { proxier.endpointSliceChanged(previous: nil, current: slice(i, (0..<options.endpoints).map { endpointIP(i, $0) })) }
+        proxier.servicesSynced()
+        proxier.endpointSlicesSynced()
+        let start = clock.now
+        let outcome = blocking { await proxier.syncNow() }
+        let elapsed = seconds(clock.now - start)
+        guard case .applied(full: true, _) = outcome else { fail("initial sync: \(outcome)") }
+        do {
+            let listed = try ipvs.services()
+            guard listed.count == options.services else { fail("\(listed.count) virtual servers in the kernel, expected \(options.services)") }
+            guard try ipvs.realServers(of: listed[listed.count / 2].service.key).count == options.endpoints else { fail("a sample virtual server lacks real servers") }
+            guard try dummy.addresses().count == options.services else { fail("kube-ipvs0 lacks addresses") }
+        } catch { fail("verification: \(error)") }
+        proxierTimes.append(elapsed)
+        note(String(format: "run %d: proxier initial sync %.2f s (%d IPVS writes, %d address writes, %d nft commands)", run, elapsed, ipvs.writes, dummy.writes, nft.writes))
+
+        if run == options.runs {
+            // (b) one endpoint change, event to kernel, on the loaded table.
+            let target = options.services - 1
+            for change in 0..<options.changes {
+                var endpoints = (0..<options.endpoints).map { endpointIP(target, $0) }
+                endpoints[change % options.endpoints] = "10.99.\(change / 250).\(change % 250 + 1)"
+                let event = slice(target, endpoints)
+                let start = clock.now
+                proxier.endpointSliceChanged(previous: nil, current: event)
+                let outcome = blocking { await proxier.syncNow() }
+                changeTimes.append(seconds(clock.now - start))
+                guard case .applied(full: false, let writes) = outcome else { fail("endpoint change: \(outcome)") }
+                changeWrites.append(writes)
+            }
+            // (c) full resyncs with nothing changed.
+            for _ in 0..<options.resyncs {
+                let before = (ipvs.writes, dummy.writes, nft.writes)
+                proxier.requestFullSync()
+                let start = clock.now
+                let outcome = blocking { await proxier.syncNow() }
+                resyncTimes.append(seconds(clock.now - start))
+                guard case .applied(full: true, let writes) = outcome else { fail("idle resync: \(outcome)") }
+                resyncWrites.append((writes, ipvs.writes - before.0, dummy.writes - before.1, nft.writes - before.2))
+            }
+        }
+    }
+    if run <= options.ipvsadmRuns {
+        let namespace = freshNamespace("a\(run)")
+        let start = clock.now
+        shell("ip netns exec \(namespace) ipvsadm -R", input: rules)
+        let elapsed = seconds(clock.now - start)
+        let count = shell("ip netns exec \(namespace) ipvsadm -Sn | grep -c '^-A'").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Int(count) == options.services else { fail("ipvsadm -R programmed \(count) services") }
+        ipvsadmTimes.append(elapsed)
+        note(String(format: "run %d: ipvsadm -R %.2f s", run, elapsed))
+    }
+}
+cleanup()
+
+let ours = median(proxierTimes)
+let anchor = median(ipvsadmTimes)
+say("")
+say("                                              IPVS proxier     ipvsadm -R     ratio     target")
+say(String(format: "(a) initial sync, %5d svc × %2d endpoints   %9.2f s    %9.2f s    %.3f×    ≤ 1.2×", options.services, options.endpoints, ours, anchor, ours / anchor))
+say("    (proxier: median of \(proxierTimes.count); it also binds \(options.services) addresses and fills the filter table; ipvsadm -R: median of \(ipvsadmTimes.count))")
+say(String(format: "(b) one endpoint change, event to kernel    median %.3f ms, p90 %.3f ms, max %.3f ms (%d changes, %d writes each)    target < 5 ms",
+    median(changeTimes) * 1000, percentile(changeTimes, 0.9) * 1000, (changeTimes.max() ?? .nan) * 1000, changeTimes.count, changeWrites.first ?? -1))
+let writes = resyncWrites.map { $0.outcome + $0.ipvs + $0.addresses + $0.nft }
+say(String(format: "(c) full resync, nothing changed            median %.2f s; writes: %@    target 0 writes",
+    median(resyncTimes), resyncWrites.map { "ipvs \($0.ipvs) / addresses \($0.addresses) / nft \($0.nft) (proxier says \($0.outcome))" }.joined(separator: "; ")))
+if writes.contains(where: { $0 != 0 }) { fail("an idle full resync wrote to the kernel") }
