@@ -80,6 +80,21 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("ipvs-min-sync-period"), help: ArgumentHelp("Minimum time between IPVS syncs. (default: 0s)", valueName: "duration"))
     var ipvsMinSyncPeriod: String?
 
+    @Option(name: .customLong("ipvs-tcp-timeout"), help: ArgumentHelp("IPVS idle timeout of established TCP connections; 0 leaves the kernel's (900s). (default: 0s)", valueName: "duration"))
+    var ipvsTCPTimeout: String?
+
+    @Option(name: .customLong("ipvs-tcpfin-timeout"), help: ArgumentHelp("IPVS timeout of TCP connections after a FIN; 0 leaves the kernel's (120s). (default: 0s)", valueName: "duration"))
+    var ipvsTCPFinTimeout: String?
+
+    @Option(name: .customLong("ipvs-udp-timeout"), help: ArgumentHelp("IPVS timeout of UDP flows; 0 leaves the kernel's (300s). (default: 0s)", valueName: "duration"))
+    var ipvsUDPTimeout: String?
+
+    @Option(name: .customLong("ipvs-strict-arp"), help: ArgumentHelp("Set arp_ignore=1 and arp_announce=2 so the node never answers ARP for kube-ipvs0's addresses. (default: false)", valueName: "bool"))
+    var ipvsStrictARP: String?
+
+    @Option(name: .customLong("ipvs-exclude-cidrs"), help: ArgumentHelp("CIDRs whose IPVS virtual servers the proxy never touches, comma-separated.", valueName: "list"))
+    var ipvsExcludeCIDRs: String?
+
     @Option(name: .customLong("iptables-sync-period"), help: ArgumentHelp("Full resync period of the nf_tables rules. (default: 30s)", valueName: "duration"))
     var iptablesSyncPeriod: String?
 
@@ -136,7 +151,9 @@ struct RunCommand: AsyncParsableCommand {
             ("node-lease-duration-seconds", nodeLeaseDurationSeconds), ("system-reserved", systemReserved),
             ("kube-reserved", kubeReserved), ("eviction-hard", evictionHard),
             ("proxy-mode", proxyMode), ("ipvs-scheduler", ipvsScheduler), ("ipvs-sync-period", ipvsSyncPeriod),
-            ("ipvs-min-sync-period", ipvsMinSyncPeriod), ("iptables-sync-period", iptablesSyncPeriod),
+            ("ipvs-min-sync-period", ipvsMinSyncPeriod), ("ipvs-tcp-timeout", ipvsTCPTimeout),
+            ("ipvs-tcpfin-timeout", ipvsTCPFinTimeout), ("ipvs-udp-timeout", ipvsUDPTimeout), ("ipvs-strict-arp", ipvsStrictARP),
+            ("ipvs-exclude-cidrs", ipvsExcludeCIDRs), ("iptables-sync-period", iptablesSyncPeriod),
             ("iptables-min-sync-period", iptablesMinSyncPeriod), ("cluster-cidr", clusterCIDR),
             ("nodeport-addresses", nodePortAddresses), ("masquerade-all", masqueradeAll),
             ("proxy-healthz-bind-address", proxyHealthzBindAddress),
@@ -173,6 +190,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = makeLogger("agent")
         var agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
+        agent.ipvsProxierFactory = .daemon(settings)
         do {
             agent.kubeClient = try KubeClientFactory.make(settings: settings, logger: makeLogger("kubeapi"))
         } catch {

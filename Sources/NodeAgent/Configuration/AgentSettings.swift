@@ -44,6 +44,12 @@ struct AgentSettings: Sendable, Equatable {
     var ipvsScheduler: Scheduler = .rr
     var ipvsSyncPeriod: Duration = .seconds(30)
     var ipvsMinSyncPeriod: Duration = .zero
+    /// `--ipvs-tcp-timeout`, `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout`: zero leaves the kernel's values.
+    var ipvsTCPTimeout: Duration = .zero
+    var ipvsTCPFinTimeout: Duration = .zero
+    var ipvsUDPTimeout: Duration = .zero
+    var ipvsStrictARP = false
+    var ipvsExcludeCIDRs: [String] = []
     var iptablesSyncPeriod: Duration = .seconds(30)
     var iptablesMinSyncPeriod: Duration = .seconds(1)
     var clusterCIDRs: [String] = []

@@ -107,6 +107,19 @@ struct SettingKey: Sendable {
         choice("ipvs-scheduler", Scheduler.self) { $0.ipvsScheduler = $1 },
         duration("ipvs-sync-period", positive: true) { $0.ipvsSyncPeriod = $1 },
         duration("ipvs-min-sync-period") { $0.ipvsMinSyncPeriod = $1 },
+        duration("ipvs-tcp-timeout") { $0.ipvsTCPTimeout = $1 },
+        duration("ipvs-tcpfin-timeout") { $0.ipvsTCPFinTimeout = $1 },
+        duration("ipvs-udp-timeout") { $0.ipvsUDPTimeout = $1 },
+        SettingKey(name: "ipvs-strict-arp") { settings, value in
+            guard let flag = Bool(value.lowercased()) else { return .failure(Refusal(expected: "true or false")) }
+            settings.ipvsStrictARP = flag
+            return .success(())
+        },
+        list("ipvs-exclude-cidrs", expected: "CIDRs separated by commas such as 10.0.0.0/8,fd00::/64") { settings, items in
+            guard items.allSatisfy(IPAddressText.isValidCIDR) else { return false }
+            settings.ipvsExcludeCIDRs = items
+            return true
+        },
         duration("iptables-sync-period", positive: true) { $0.iptablesSyncPeriod = $1 },
         duration("iptables-min-sync-period") { $0.iptablesMinSyncPeriod = $1 },
         list("cluster-cidr", expected: "one CIDR such as 10.244.0.0/16, or an IPv4 and an IPv6 CIDR separated by a comma") { settings, items in

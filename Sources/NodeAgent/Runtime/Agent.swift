@@ -27,7 +27,8 @@ struct Agent: Sendable {
     var registry = HealthRegistry()
     /// The apiserver client; nil when the node runs standalone (no kubeconfig).
     var kubeClient: KubeClient? = nil
-    /// The IPVS proxier (`--proxy-mode=ipvs`); nil until this build has one: ipvs mode then falls back to iptables.
+    /// The IPVS proxier (`--proxy-mode=ipvs`, ``IPVSProxierFactory/daemon(_:)`` in `node-agent run`); nil (tests)
+    /// makes ipvs mode fall back to iptables, saying so.
     var ipvsProxierFactory: IPVSProxierFactory? = nil
     /// This node's pods for standalone Services' endpoints (the kubelet's); nil: only hand-written EndpointSlices.
     var localPodSource: (any LocalPodSource)? = nil
