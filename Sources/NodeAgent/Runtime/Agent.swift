@@ -13,10 +13,10 @@ import UnixSignals
 /// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
 ///
 /// SIGTERM and SIGINT start a graceful shutdown bounded by ``gracefulShutdownLimit``; services still running
-/// after it are cancelled, and after ``cancellationLimit`` more the process gives up on them.
+/// after it are cancelled. The daemon (not tests) also sets ``hardExitDeadline``: if the process has not ended that
+/// long after shutdown began, it logs what happened and exits with status 1 rather than hang.
 struct Agent: Sendable {
     static let gracefulShutdownLimit: Duration = .seconds(3)
-    static let cancellationLimit: Duration = .seconds(1)
 
     var settings: AgentSettings
     /// Makes the logger of one component (`status`, `kubelet`, `proxy`, ...); the label is the component.
@@ -27,6 +27,9 @@ struct Agent: Sendable {
     /// The apiserver client; nil when the node runs standalone (no kubeconfig).
     var kubeClient: KubeClient? = nil
     var startTime = Date()
+
+    /// How long after shutdown begins the process exits regardless; nil (tests) never exits the process.
+    var hardExitDeadline: Duration? = nil
 
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
     var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
@@ -84,7 +87,7 @@ struct Agent: Sendable {
             heartbeat.register(in: registry)
             services += heartbeat.services
         }
-        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, hardExitDeadline: hardExitDeadline, logger: makeLogger("systemd")))
         return services
     }
 
@@ -105,7 +108,6 @@ struct Agent: Sendable {
             logger: makeLogger("agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
-        configuration.maximumCancellationDuration = Self.cancellationLimit
         return ServiceGroup(configuration: configuration)
     }
 }
@@ -115,6 +117,7 @@ struct Agent: Sendable {
 struct SystemdLifecycleService: Service {
     var notifier: SystemdNotifier
     var registry: HealthRegistry
+    var hardExitDeadline: Duration?
     var logger: Logger
 
     func run() async throws {
@@ -138,6 +141,7 @@ struct SystemdLifecycleService: Service {
             group.addTask {
                 try? await gracefulShutdown()
                 logger.info("graceful shutdown started")
+                if let deadline = hardExitDeadline { Self.exitAfter(deadline, logger: logger) }
                 do {
                     try notifier.stopping(status: "shutting down")
                 } catch {
@@ -148,5 +152,18 @@ struct SystemdLifecycleService: Service {
             _ = await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Exits the process with status 1 after `deadline`, on a thread of its own so a starved or wedged task pool
+    /// cannot hold it up.
+    static func exitAfter(_ deadline: Duration, logger: Logger) {
+        let (seconds, attoseconds) = deadline.components
+        let interval = Double(seconds) + Double(attoseconds) / 1e18
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: interval)
+            logger.error("shutdown did not finish in time; exiting", metadata: ["deadline": "\(deadline)"])
+            exit(1)
+        }
+        thread.start()
     }
 }
