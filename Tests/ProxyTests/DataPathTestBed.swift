@@ -145,9 +145,8 @@ final class DataPathTestBed: @unchecked Sendable {
 
     @discardableResult
     private func start(_ arguments: [String], log: URL? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        // Backends, the API server double and the daemon die with the test process, even when it is killed.
+        let process = Process.boundToTestProcess("/usr/bin/env", arguments)
         process.standardInput = FileHandle.nullDevice
         if let log {
             if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
