@@ -12,7 +12,8 @@ let package = Package(
     name: "node-agent",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "node-agent", targets: ["NodeAgent"])
+        .executable(name: "node-agent", targets: ["NodeAgent"]),
+        .executable(name: "node-agent-logger", targets: ["NodeAgentLogger"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,9 @@ let package = Package(
             providers: [.apt(["libnftables-dev"])]
         ),
 
+        // Small glibc shims for what Glibc's module map leaves out (<sys/timex.h>).
+        .target(name: "CAgentShims"),
+
         // MARK: Kernel- and runtime-facing targets (know nothing of Kubernetes)
         .target(
             name: "IPVS",
@@ -63,8 +67,14 @@ let package = Package(
             name: "CRI",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // containerd's binary log driver program (CRI log format, rotation); Glibc only so it starts fast.
+        .executableTarget(
+            name: "NodeAgentLogger",
             swiftSettings: strictSettings
         ),
 
@@ -107,13 +117,15 @@ let package = Package(
         .executableTarget(
             name: "NodeAgent",
             dependencies: [
-                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "Kubelet", "Proxy", "CRI", "IPVS", "Iptables", "CAgentShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -159,6 +171,21 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(
+            name: "CRITests",
+            dependencies: [
+                "CRI", "NodeAgentTesting", "NodeAgentLogger",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubeletTests",
+            dependencies: ["Kubelet", "NodeAgentTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "NodeAgentTests",
             dependencies: [
                 "NodeAgent", "NodeAgentTesting",
@@ -176,6 +203,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Benchmarks (not part of the test suite)
+        .executableTarget(
+            name: "CRIBench",
+            dependencies: ["CRI", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/CRIBench",
             swiftSettings: strictSettings
         ),
     ]

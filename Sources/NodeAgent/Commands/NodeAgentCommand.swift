@@ -10,7 +10,7 @@ struct NodeAgentCommand: AsyncParsableCommand {
             Settings come from defaults, then the --config YAML file, then flags; flags win.
             """,
         version: AgentVersion.version,
-        subcommands: [RunCommand.self, VersionCommand.self],
+        subcommands: [RunCommand.self, StatusCommand.self, PreflightCommand.self, VersionCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

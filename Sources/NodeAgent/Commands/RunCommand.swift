@@ -124,9 +124,13 @@ struct RunCommand: AsyncParsableCommand {
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
-        var logger = Logger(label: "agent")
-        logger.logLevel = level
-        let agent = Agent(settings: settings, logger: logger, metrics: metrics, notifier: SystemdNotifier())
+        let makeLogger: @Sendable (String) -> Logger = { label in
+            var logger = Logger(label: label)
+            logger.logLevel = level
+            return logger
+        }
+        let logger = makeLogger("agent")
+        let agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
         logger.info(
             "starting node-agent",
             metadata: [

@@ -6,6 +6,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
 ///
@@ -16,7 +17,8 @@ struct Agent: Sendable {
     static let cancellationLimit: Duration = .seconds(1)
 
     var settings: AgentSettings
-    var logger: Logger
+    /// Makes the logger of one component (`status`, `kubelet`, `proxy`, ...); the label is the component.
+    var makeLogger: @Sendable (String) -> Logger
     var metrics: PrometheusCollectorRegistry
     var notifier: SystemdNotifier
     var registry = HealthRegistry()
@@ -35,7 +37,7 @@ struct Agent: Sendable {
             metrics: metrics
         )
         var services: [any Service] = []
-        let statusLogger = logger.with(label: "status")
+        let statusLogger = makeLogger("status")
         let bound = settings.healthzBindAddress
         let notifier = self.notifier
         let onBound = onStatusServerBound
@@ -57,7 +59,7 @@ struct Agent: Sendable {
             )
         )
         if let metricsAddress = settings.metricsBindAddress, metricsAddress.port == 0 || metricsAddress != settings.healthzBindAddress {
-            let metricsLogger = logger.with(label: "metrics")
+            let metricsLogger = makeLogger("metrics")
             services.append(
                 Application(
                     router: server.makeMetricsRouter(),
@@ -72,16 +74,17 @@ struct Agent: Sendable {
                 )
             )
         }
-        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: logger.with(label: "systemd")))
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
         return services
     }
 
-    /// Runs until SIGTERM/SIGINT (or until `group` is shut down by the caller).
-    func makeServiceGroup() -> ServiceGroup {
+    /// The group that runs every service until one of `signals` (SIGTERM and SIGINT for the daemon) or until
+    /// the caller triggers a graceful shutdown.
+    func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: makeServices().map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger.with(label: "agent")
+            gracefulShutdownSignals: signals,
+            logger: makeLogger("agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
         configuration.maximumCancellationDuration = Self.cancellationLimit
@@ -127,15 +130,5 @@ struct SystemdLifecycleService: Service {
             _ = await group.next()
             group.cancelAll()
         }
-    }
-}
-
-extension Logger {
-    /// A copy of this logger's handler under another component label, keeping level and metadata.
-    func with(label: String) -> Logger {
-        var copy = Logger(label: label)
-        copy.logLevel = logLevel
-        copy.handler.metadata = handler.metadata
-        return copy
     }
 }
