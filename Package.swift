@@ -182,7 +182,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KubeletTests",
-            dependencies: ["Kubelet", "NodeAgentTesting"],
+            dependencies: [
+                "Kubelet", "NodeAgentTesting", "KubeAPI", "CRI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

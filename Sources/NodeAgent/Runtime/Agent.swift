@@ -24,6 +24,9 @@ struct Agent: Sendable {
     var registry = HealthRegistry()
     var startTime = Date()
 
+    /// The components' services (the kubelet's, the proxy's), run after the status server.
+    var componentServices: [any Service] = []
+
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
     var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
 
@@ -74,6 +77,7 @@ struct Agent: Sendable {
                 )
             )
         }
+        services.append(contentsOf: componentServices)
         services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
         return services
     }
