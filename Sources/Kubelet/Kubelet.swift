@@ -45,6 +45,7 @@ public actor Kubelet {
     private nonisolated let health = Locked(Health(runtimeError: nil, sourcesReady: false))
     private nonisolated let manifestState = Locked<[ManifestError]>([])
 
+    private nonisolated let housekeepingSignal = WakeSignal()
     private var workers: [String: WorkerHandle] = [:]
     private var sources: [PodSourceKind: [String: DesiredPod]] = [:]
     private var readySources: Set<PodSourceKind> = []
@@ -151,6 +152,7 @@ public actor Kubelet {
         readySources.insert(source)
         let ready = readySources.isSuperset(of: [.api, .file])
         health.withLock { $0.sourcesReady = ready }
+        if ready { housekeepingSignal.fire() }
     }
 
     private func watchManifests(_ path: String) async {
@@ -315,7 +317,18 @@ public actor Kubelet {
             }
             await refreshNodeLabels()
             await syncMirrors()
-            do { try await clock.sleep(for: configuration.resyncInterval) } catch { return }
+            // Wake at the resync interval, or at once when the sources become ready.
+            let signal = housekeepingSignal
+            let clock = self.clock
+            let interval = configuration.resyncInterval
+            let timer = Task {
+                do {
+                    try await clock.sleep(for: interval)
+                    signal.fire()
+                } catch {}
+            }
+            await signal.wait()
+            timer.cancel()
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KubeAPI
 import Logging
 import Metrics
 import Prometheus
@@ -168,8 +169,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = makeLogger("agent")
         var agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
+        var kubeClient: KubeClient?
         if settings.components.contains(.kubelet) {
             let client = try KubeletComponent.loadClient(settings: settings, logger: makeLogger("kubeapi"))
+            kubeClient = client
             agent.componentServices += KubeletComponent(
                 settings: settings, nodeName: agent.nodeName, makeLogger: makeLogger, registry: agent.registry, client: client
             ).makeServices()
@@ -181,7 +184,13 @@ struct RunCommand: AsyncParsableCommand {
                 "components": "\(settings.components.sorted().map(\.rawValue).joined(separator: ","))",
             ]
         )
-        try await agent.makeServiceGroup().run()
-        logger.info("node-agent stopped")
+        defer { logger.info("node-agent stopped") }
+        do {
+            try await agent.makeServiceGroup().run()
+        } catch {
+            try? await kubeClient?.shutdown()
+            throw error
+        }
+        try? await kubeClient?.shutdown()
     }
 }
