@@ -90,6 +90,21 @@ final class KubeletHarness: @unchecked Sendable {
     }
 }
 
+/// Runs `body` with a started harness and always stops it (API double, kubelet, temp folder), failing or not.
+func withHarness(
+    api: Bool = true, manifests: String? = nil, configure: (inout KubeletConfiguration) -> Void = { _ in }, _ body: (KubeletHarness) async throws -> Void
+) async throws {
+    let harness = try await KubeletHarness(api: api, manifests: manifests, configure: configure)
+    harness.start()
+    do {
+        try await body(harness)
+    } catch {
+        await harness.stop()
+        throw error
+    }
+    await harness.stop()
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` (real time, generous) passes.
 func eventually(timeout: Duration = .seconds(20), _ what: @autoclosure () -> String = "condition", _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout

@@ -10,9 +10,7 @@ import Testing
 struct KubeletIntegrationTests {
     @Test("a pod bound to the node runs and its status reaches the API: Running, ready, IPs, container state")
     func podRuns() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
-        defer { Task { await harness.stop() } }
+        try await withHarness { harness in
         try harness.createPod(KubeletHarness.pod("web"))
         try await eventually("web Running") { harness.apiPod("web")?.status?.phase == "Running" && harness.containerStatus("web")?.ready == true }
         let status = try #require(harness.apiPod("web")?.status)
@@ -28,13 +26,12 @@ struct KubeletIntegrationTests {
         #expect(container.imageID.contains("@sha256:"))
         let conditions = Dictionary((status.conditions ?? []).map { ($0.type, $0.status) }, uniquingKeysWith: { a, _ in a })
         #expect(conditions == ["PodScheduled": "True", "PodReadyToStartContainers": "True", "Initialized": "True", "ContainersReady": "True", "Ready": "True"])
-        await harness.stop()
+        }
     }
 
     @Test("a crashing container restarts at once, then waits in CrashLoopBackOff 10 s, then 20 s (injected clock)")
     func crashLoop() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         try harness.createPod(KubeletHarness.pod("crash"))
         try await eventually { try await harness.running("crash") != nil }
         var first = try #require(try await harness.running("crash"))
@@ -61,26 +58,24 @@ struct KubeletIntegrationTests {
         harness.clock.advance(by: .seconds(1))
         try await eventually("restart 3 after 20 s") { try await harness.running("crash").map { $0.attempt == 3 } ?? false }
         try await eventually("restartCount 3 in the API") { harness.containerStatus("crash")?.restartCount == 3 }
-        await harness.stop()
+        }
     }
 
     @Test("deleting a pod stops it, writes its terminal phase, and removes it from the API with grace 0")
     func deletion() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         try harness.createPod(KubeletHarness.pod("gone"))
         try await eventually { harness.apiPod("gone")?.status?.phase == "Running" }
         try await harness.client.delete(Pod.self, namespace: "nakubelet", name: "gone")
         try await eventually("pod removed from the API") { harness.apiPod("gone") == nil }
         try await eventually("sandbox removed") { try await harness.runtime.listPodSandboxes().isEmpty }
         #expect(try await harness.runtime.listContainers().isEmpty)
-        await harness.stop()
+        }
     }
 
     @Test("init containers run in order before the app container; the pod is Pending until they finish")
     func initContainers() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         var pod = KubeletHarness.pod("init")
         pod.spec?.initContainers = [Container(name: "first", image: KubeletHarness.image), Container(name: "second", image: KubeletHarness.image)]
         try harness.createPod(pod)
@@ -96,13 +91,12 @@ struct KubeletIntegrationTests {
         try await eventually { harness.apiPod("init")?.status?.phase == "Running" }
         let conditions = harness.apiPod("init")?.status?.conditions ?? []
         #expect(conditions.first { $0.type == "Initialized" }?.status == "True")
-        await harness.stop()
+        }
     }
 
     @Test("a failing init container fails the pod under restartPolicy Never")
     func initFailsNever() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         var pod = KubeletHarness.pod("initfail", restartPolicy: "Never")
         pod.spec?.initContainers = [Container(name: "first", image: KubeletHarness.image)]
         try harness.createPod(pod)
@@ -111,13 +105,12 @@ struct KubeletIntegrationTests {
         try await eventually("Failed") { harness.apiPod("initfail")?.status?.phase == "Failed" }
         #expect(try await harness.running("initfail", "app") == nil)
         #expect(harness.apiPod("initfail")?.status?.initContainerStatuses?.first?.state?.terminated?.exitCode == 2)
-        await harness.stop()
+        }
     }
 
     @Test("readiness flips Ready both ways without a restart; a startup probe holds readiness back")
     func readiness() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         var container = Container(name: "app", image: KubeletHarness.image)
         var readiness = Probe()
         readiness.exec = ExecAction(command: ["cat", "/ready"])
@@ -158,13 +151,12 @@ struct KubeletIntegrationTests {
         }
         #expect(harness.containerStatus("ready")?.restartCount == 0)
         #expect(try await harness.running("ready")?.id == id)
-        await harness.stop()
+        }
     }
 
     @Test("a failing liveness probe restarts the container; restartCount and lastState show it")
     func liveness() async throws {
-        let harness = try await KubeletHarness()
-        harness.start()
+        try await withHarness { harness in
         var container = Container(name: "app", image: KubeletHarness.image)
         var liveness = Probe()
         liveness.exec = ExecAction(command: ["cat", "/alive"])
@@ -184,6 +176,6 @@ struct KubeletIntegrationTests {
         let events = harness.kubelet.events.recent(namespace: "nakubelet", name: "live", uid: harness.apiPod("live")?.metadata.uid ?? "")
         #expect(events.contains { $0.reason == "Unhealthy" })
         #expect(events.contains { $0.reason == "Killing" && $0.message.contains("failed liveness probe") })
-        await harness.stop()
+        }
     }
 }

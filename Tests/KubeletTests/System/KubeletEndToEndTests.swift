@@ -87,4 +87,133 @@ struct KubeletEndToEndTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("a liveness probe that starts failing restarts the container: restartCount and lastState show it; a crash loop backs off 10, 20, 40 s (real time)")
+    func livenessAndBackoff() async throws {
+        let fixture = try await DaemonFixture(tag: "e2")
+        do {
+            try await fixture.startDaemon()
+            try fixture.create(
+                """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: live, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  terminationGracePeriodSeconds: 2
+                  containers:
+                  - name: app
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "touch /tmp/healthy; sleep 4; rm /tmp/healthy; exec sleep 3600"]
+                    livenessProbe:
+                      exec: {command: ["cat", "/tmp/healthy"]}
+                      periodSeconds: 1
+                      failureThreshold: 2
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: crash, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  containers:
+                  - name: app
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "exit 3"]
+                """)
+            // The crash loop: record when each restart happened.
+            var restartTimes: [Int32: Date] = [:]
+            let begin = Date()
+            var firstLiveID: String?
+            while restartTimes.count < 4 && Date().timeIntervalSince(begin) < 150 {
+                if let count = try fixture.containerStatus("crash", "app")?.restartCount, count > 0, restartTimes[count] == nil {
+                    restartTimes[count] = Date()
+                }
+                if firstLiveID == nil { firstLiveID = try fixture.containerStatus("live", "app")?.containerID }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(restartTimes.count >= 4, "restarts seen: \(restartTimes.keys.sorted())")
+            let gaps = (2...4).compactMap { count -> Double? in
+                guard let this = restartTimes[Int32(count)], let previous = restartTimes[Int32(count - 1)] else { return nil }
+                return this.timeIntervalSince(previous)
+            }
+            // Each gap is the backoff plus the container's run and the restart (well under a second each).
+            #expect(gaps.count == 3)
+            for (gap, delay) in zip(gaps, [10.0, 20.0, 40.0]) {
+                #expect(gap >= delay - 1 && gap <= delay + 4, "restart gaps \(gaps) should follow 10, 20, 40 s")
+            }
+            let crash = try #require(try fixture.containerStatus("crash", "app"))
+            #expect(crash.lastState?.terminated?.exitCode == 3)
+            #expect(crash.state?.waiting?.reason == "CrashLoopBackOff" || crash.state?.running != nil || crash.state?.terminated != nil)
+
+            // The liveness failure restarted "live" (by now long after its probe began failing).
+            let live = try #require(try fixture.containerStatus("live", "app"))
+            #expect(live.restartCount >= 1)
+            #expect(live.containerID != firstLiveID)
+            let last = try #require(live.lastState?.terminated)
+            #expect(last.exitCode == 137 || last.exitCode == 143, "a killed container: \(last)")
+            let events = try fixture.kubectl(["get", "events", "-n", "nakubelet", "-o", "json"]).stdout
+            #expect(events.contains("Liveness probe failed"))
+            #expect(events.contains("failed liveness probe, will be restarted"))
+            #expect(events.contains("Back-off restarting failed container app"))
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+
+    @Test("readiness flips Ready both ways without restarts; a startup probe holds the others back")
+    func readinessAndStartup() async throws {
+        let fixture = try await DaemonFixture(tag: "e3")
+        do {
+            try await fixture.startDaemon()
+            try fixture.create(
+                """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: ready, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  terminationGracePeriodSeconds: 1
+                  containers:
+                  - name: app
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "sleep 5; touch /tmp/started /tmp/ready; sleep 5; rm /tmp/ready; sleep 5; touch /tmp/ready; exec sleep 3600"]
+                    startupProbe:
+                      exec: {command: ["cat", "/tmp/started"]}
+                      periodSeconds: 1
+                      failureThreshold: 60
+                    livenessProbe:
+                      exec: {command: ["cat", "/tmp/started"]}
+                      periodSeconds: 1
+                      failureThreshold: 1
+                    readinessProbe:
+                      exec: {command: ["cat", "/tmp/ready"]}
+                      periodSeconds: 1
+                      failureThreshold: 1
+                """)
+            // Before the startup probe succeeds: running, not started, not ready, and the liveness probe (which
+            // would fail and restart at once) is held back.
+            try await fixture.eventually(30, "container running") { try fixture.containerStatus("ready", "app")?.state?.running != nil }
+            let early = try #require(try fixture.containerStatus("ready", "app"))
+            #expect(early.started == false && early.ready == false)
+            try await fixture.eventually(30, "started and ready") { try fixture.containerStatus("ready", "app")?.ready == true }
+            #expect(try fixture.containerStatus("ready", "app")?.started == true)
+            #expect(try fixture.pod("ready")?.status?.conditions?.first { $0.type == "Ready" }?.status == "True")
+            try await fixture.eventually(30, "unready") { try fixture.containerStatus("ready", "app")?.ready == false }
+            #expect(try fixture.pod("ready")?.status?.conditions?.first { $0.type == "Ready" }?.status == "False")
+            #expect(try fixture.pod("ready")?.status?.phase == "Running")
+            try await fixture.eventually(30, "ready again") { try fixture.containerStatus("ready", "app")?.ready == true }
+            let final = try #require(try fixture.containerStatus("ready", "app"))
+            #expect(final.restartCount == 0)
+            #expect(final.containerID == early.containerID)
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
 }
