@@ -106,7 +106,24 @@ actor PodWorker {
             if case .finished = machine.lifecycle { return }
             if !succeeded || Task.isCancelled { break }
         }
-        if let observed = await observe() { publish(observed) }
+        if let observed = await observe() {
+            await refreshVolumes(observed)
+            publish(observed)
+        }
+    }
+
+    /// Rewrites configMap, secret, downwardAPI and projected volumes of a running pod when their source changed
+    /// (the files change in place, atomically, as the kubelet's periodic sync does).
+    private func refreshVolumes(_ observed: ObservedPod) async {
+        guard case .syncing = machine.lifecycle, machine.terminal == nil, let sandbox = observed.readySandbox else { return }
+        let dynamic = (desired.spec.volumes ?? []).contains { $0.configMap != nil || $0.secret != nil || $0.downwardAPI != nil || $0.projected != nil }
+        guard dynamic else { return }
+        let podIPs = desired.spec.isHostNetwork ? context.configuration.nodeIPs : sandbox.podIPs
+        do {
+            _ = try await context.volumes.setUp(desired, downward: context.downward(desired, podIPs: podIPs))
+        } catch {
+            context.events.record(desired, type: "Warning", reason: "FailedMount", message: "MountVolume.SetUp failed: \(error.description)")
+        }
     }
 
     private func probeStatus(_ observed: ObservedPod) -> [String: ContainerProbeStatus] {

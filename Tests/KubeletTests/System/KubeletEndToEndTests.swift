@@ -216,4 +216,134 @@ struct KubeletEndToEndTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("init containers run in order on a shared emptyDir; configMap, secret, downwardAPI, memory emptyDir and hostPath volumes and env reach the app; a configMap change shows in place")
+    func initContainersAndVolumes() async throws {
+        let fixture = try await DaemonFixture(tag: "e4")
+        do {
+            try await fixture.startDaemon()
+            let hostDirectory = fixture.root + "/host-data"
+            try fixture.create(
+                """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: settings, namespace: nakubelet}
+                data: {greeting: hello, mode: fast}
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: creds, namespace: nakubelet}
+                stringData: {password: s3cret}
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: init, namespace: nakubelet, labels: {app: init}}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  terminationGracePeriodSeconds: 1
+                  initContainers:
+                  - name: first
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "echo one >> /work/order"]
+                    volumeMounts: [{name: work, mountPath: /work}]
+                  - name: second
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "echo two >> /work/order; echo $GREETING-$PASSWORD > /work/env"]
+                    env:
+                    - {name: GREETING, valueFrom: {configMapKeyRef: {name: settings, key: greeting}}}
+                    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}
+                    volumeMounts: [{name: work, mountPath: /work}]
+                  containers:
+                  - name: app
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: ["sh", "-c", "echo $CFG_mode > /work/envfrom; grep -c tmpfs /proc/mounts > /work/tmpfs; mount | grep ' /scratch ' > /work/scratch; echo app > /host/written; exec httpd -f -p 8080 -h /"]
+                    envFrom: [{prefix: CFG_, configMapRef: {name: settings}}]
+                    volumeMounts:
+                    - {name: work, mountPath: /work}
+                    - {name: config, mountPath: /config}
+                    - {name: secret, mountPath: /secret}
+                    - {name: info, mountPath: /info}
+                    - {name: scratch, mountPath: /scratch}
+                    - {name: host, mountPath: /host}
+                  volumes:
+                  - {name: work, emptyDir: {}}
+                  - {name: scratch, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
+                  - {name: config, configMap: {name: settings, items: [{key: mode, path: mode.txt}]}}
+                  - {name: secret, secret: {secretName: creds, defaultMode: 0400}}
+                  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}, {path: name, fieldRef: {fieldPath: metadata.name}}]}}
+                  - {name: host, hostPath: {path: \(hostDirectory), type: DirectoryOrCreate}}
+                """)
+            try await fixture.eventually(60, "init Running") { try fixture.pod("init")?.status?.phase == "Running" }
+            let pod = try #require(try fixture.pod("init"))
+            let podIP = try #require(pod.status?.podIP)
+            let inits = pod.status?.initContainerStatuses ?? []
+            #expect(inits.map(\.name) == ["first", "second"])
+            #expect(inits.allSatisfy { $0.state?.terminated?.exitCode == 0 && $0.state?.terminated?.reason == "Completed" })
+            let firstDone = try #require(inits.first?.state?.terminated?.finishedAt)
+            let secondStart = try #require(inits.last?.state?.terminated?.startedAt)
+            #expect(firstDone <= secondStart)
+            func get(_ path: String) throws -> String { try fixture.curlFromNode("http://\(podIP):8080\(path)").stdout }
+            try await fixture.eventually(20, "app wrote its files") { try get("/work/scratch").contains("tmpfs") }
+            #expect(try get("/work/order") == "one\ntwo\n")
+            #expect(try get("/work/env") == "hello-s3cret\n")
+            #expect(try get("/work/envfrom") == "fast\n")
+            #expect(try get("/config/mode.txt") == "fast")
+            #expect(try get("/secret/password") == "s3cret")
+            #expect(try get("/info/labels") == "app=\"init\"")
+            #expect(try get("/info/name") == "init")
+            #expect(try get("/work/scratch").contains("size=8192k"))
+            #expect(try String(contentsOfFile: hostDirectory + "/written", encoding: .utf8) == "app\n")
+            // The ConfigMap changes: the mounted file follows without a restart.
+            let patched = try fixture.kubectl(["patch", "configmap", "-n", "nakubelet", "settings", "--type", "merge", "-p", #"{"data":{"mode":"slow"}}"#])
+            #expect(patched.status == 0, "\(patched)")
+            try await fixture.eventually(60, "configMap volume updated in place") { try get("/config/mode.txt") == "slow" }
+            #expect(try fixture.containerStatus("init", "app")?.restartCount == 0)
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+
+    @Test("a failing init container fails the pod under restartPolicy Never and is retried under Always")
+    func failingInitContainers() async throws {
+        let fixture = try await DaemonFixture(tag: "e5")
+        do {
+            try await fixture.startDaemon()
+            for (name, policy) in [("never", "Never"), ("always", "Always")] {
+                try fixture.create(
+                    """
+                    apiVersion: v1
+                    kind: Pod
+                    metadata: {name: \(name), namespace: nakubelet}
+                    spec:
+                      nodeName: \(fixture.nodeName)
+                      restartPolicy: \(policy)
+                      initContainers:
+                      - {name: setup, image: "local/busybox:latest", imagePullPolicy: Never, command: ["sh", "-c", "exit 7"]}
+                      containers:
+                      - {name: app, image: "local/busybox:latest", imagePullPolicy: Never, command: ["sleep", "3600"]}
+                    """)
+            }
+            try await fixture.eventually(60, "never Failed") { try fixture.pod("never")?.status?.phase == "Failed" }
+            let never = try #require(try fixture.pod("never")?.status)
+            #expect(never.initContainerStatuses?.first?.state?.terminated?.exitCode == 7)
+            #expect(never.containerStatuses?.first?.state?.running == nil)
+            try await fixture.eventually(60, "always retried twice") {
+                (try fixture.pod("always")?.status?.initContainerStatuses?.first?.restartCount ?? 0) >= 2
+            }
+            let always = try #require(try fixture.pod("always")?.status)
+            #expect(always.phase == "Pending")
+            #expect(always.initContainerStatuses?.first?.lastState?.terminated?.exitCode == 7)
+            #expect(always.containerStatuses?.first?.state?.waiting?.reason == "PodInitializing")
+            #expect(try fixture.runningTaskIDs().isEmpty)
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
 }
