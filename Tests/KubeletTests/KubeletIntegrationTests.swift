@@ -178,4 +178,64 @@ struct KubeletIntegrationTests {
         #expect(events.contains { $0.reason == "Killing" && $0.message.contains("failed liveness probe") })
         }
     }
+
+    static let staticManifest = """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: static-web, namespace: nakubelet}
+        spec:
+          containers: [{name: app, image: "local/busybox:latest", imagePullPolicy: Never}]
+        """
+
+    @Test("standalone: a static pod from the manifest folder runs with no API server and shows in the pods report")
+    func standalone() async throws {
+        let folder = NSTemporaryDirectory() + "nakubelet-static-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Self.staticManifest.write(toFile: folder + "/web.yaml", atomically: true, encoding: .utf8)
+        try "broken: [".write(toFile: folder + "/broken.yaml", atomically: true, encoding: .utf8)
+        try await withHarness(api: false, manifests: folder) { harness in
+            let name = "static-web-\(KubeletHarness.node)"
+            try await eventually("static pod running") { try await harness.running(name) != nil }
+            try await eventually("report Running") { harness.kubelet.podsReport().pods.first?.phase == "Running" }
+            let report = harness.kubelet.podsReport()
+            #expect(report.standalone)
+            #expect(report.pods.map(\.name) == [name])
+            #expect(report.pods.first?.source == "file")
+            #expect(report.manifestErrors.map(\.path) == [folder + "/broken.yaml"])
+            // Removing the manifest stops and removes the pod.
+            try FileManager.default.removeItem(atPath: folder + "/web.yaml")
+            try await eventually("static pod removed") { try await harness.runtime.listPodSandboxes().isEmpty }
+        }
+    }
+
+    @Test("with an API server a static pod gets a mirror pod carrying its status; a deleted mirror is recreated; removing the manifest deletes it")
+    func mirrorPods() async throws {
+        let folder = NSTemporaryDirectory() + "nakubelet-static-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Self.staticManifest.write(toFile: folder + "/web.yaml", atomically: true, encoding: .utf8)
+        try await withHarness(manifests: folder) { harness in
+            let name = "static-web-\(KubeletHarness.node)"
+            try await eventually("mirror pod Running") { harness.apiPod(name)?.status?.phase == "Running" }
+            let mirror = try #require(harness.apiPod(name))
+            let annotations = mirror.metadata.annotations ?? [:]
+            let hash = try #require(annotations[PodManifest.hashAnnotation])
+            #expect(annotations[PodManifest.mirrorAnnotation] == hash)
+            #expect(annotations[PodManifest.sourceAnnotation] == "file")
+            #expect(mirror.metadata.uid != hash)
+            #expect(mirror.spec?.nodeName == KubeletHarness.node)
+            #expect(mirror.status?.containerStatuses?.first?.ready == true)
+            // Someone deletes the mirror: it comes back; the static pod keeps running untouched.
+            let running = try #require(try await harness.running(name))
+            try harness.double.delete(Pod.resourceType, namespace: "nakubelet", name: name)
+            try await eventually("mirror recreated") { harness.apiPod(name).map { $0.metadata.uid != mirror.metadata.uid } ?? false }
+            try await eventually("recreated mirror gets the status") { harness.apiPod(name)?.status?.phase == "Running" }
+            #expect(try await harness.running(name)?.id == running.id)
+            // The manifest goes: the pod stops and the mirror is deleted.
+            try FileManager.default.removeItem(atPath: folder + "/web.yaml")
+            try await eventually("mirror deleted") { harness.apiPod(name) == nil }
+            try await eventually("pod removed") { try await harness.runtime.listPodSandboxes().isEmpty }
+        }
+    }
 }

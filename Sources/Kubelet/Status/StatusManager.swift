@@ -145,8 +145,14 @@ public final class StatusManager: Service, Sendable {
     /// Sends every pending status and deletion now (the loop calls it; tests too).
     func syncOnce() async {
         guard let client else { return }
+        let mirrors = self.mirrors
         let pending = entries.withLock { entries -> [String] in
-            entries.filter { !$0.value.inFlight && !$0.value.deleted && ($0.value.sentVersion != $0.value.version || $0.value.deleteRequested) }.map(\.key)
+            entries.filter { _, entry in
+                guard !entry.inFlight, !entry.deleted else { return false }
+                if entry.sentVersion != entry.version || entry.deleteRequested { return true }
+                // A static pod whose mirror was (re)created has its status written to the new mirror.
+                return entry.pod.isStatic && mirrors.get(entry.pod.fullName)?.metadata.uid.map { $0 != entry.targetUID } == true
+            }.map(\.key)
         }
         await withTaskGroup(of: Void.self) { group in
             var running = 0
@@ -182,6 +188,7 @@ public final class StatusManager: Service, Sendable {
             if entry.targetUID != mirrorUID {
                 entry.apiStatus = mirror.status
                 entry.targetUID = mirrorUID
+                entry.sentVersion = -1
                 entries.withLock { $0[uid]?.apiStatus = mirror.status; $0[uid]?.targetUID = mirrorUID }
             }
         }

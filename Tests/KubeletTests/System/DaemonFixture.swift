@@ -75,14 +75,17 @@ final class DaemonFixture: @unchecked Sendable {
     }
 
     /// Starts the daemon and waits until its status server listens.
-    func startDaemon(manifests: Bool = false, extra: [String] = []) async throws {
+    /// - Parameters:
+    ///   - manifests: give `--pod-manifest-path` (the fixture's folder).
+    ///   - api: give the kubeconfig of the double (when there is one); false runs standalone.
+    func startDaemon(manifests: Bool = false, api: Bool = true, extra: [String] = []) async throws {
         logIndex += 1
         var arguments = [
             "run", "--components", "kubelet", "--hostname-override", nodeName, "--node-ip", Self.nodeIP, "--root-dir", root + "/state",
             "--runtime-id-prefix", prefix, "--pod-logs-dir", root + "/logs", "--cni-conf-dir", root + "/cni", "--cni-plugin-netns", node.name,
             "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--v", "4",
         ]
-        if double != nil { arguments += ["--kubeconfig", kubeconfig] }
+        if double != nil && api { arguments += ["--kubeconfig", kubeconfig] }
         if manifests { arguments += ["--pod-manifest-path", self.manifests] }
         arguments += extra
         FileManager.default.createFile(atPath: logFile, contents: nil)

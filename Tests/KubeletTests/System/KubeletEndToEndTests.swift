@@ -346,4 +346,59 @@ struct KubeletEndToEndTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("static pods run standalone with no API server (the examples/ web pod answers); with one their mirror pods appear, come back when deleted, and go with the manifest")
+    func staticPods() async throws {
+        let fixture = try await DaemonFixture(tag: "e6")
+        do {
+            let example = SystemTests.repositoryRoot.appendingPathComponent("examples/web.yaml").path
+            try FileManager.default.copyItem(atPath: example, toPath: fixture.manifests + "/web.yaml")
+            let name = "web-\(fixture.nodeName)"
+            try await fixture.startDaemon(manifests: true, api: false)
+            #expect(fixture.log().contains("no kubeconfig found: the kubelet runs standalone"))
+            var podIP = ""
+            try await fixture.eventually(60, "static pod Running and ready in /pods") {
+                let pods = try fixture.podsEndpoint()["pods"] as? [[String: Any]] ?? []
+                guard let pod = pods.first(where: { $0["name"] as? String == name }), pod["phase"] as? String == "Running", pod["ready"] as? Bool == true
+                else { return false }
+                podIP = pod["podIP"] as? String ?? ""
+                return true
+            }
+            #expect(try fixture.podsEndpoint()["standalone"] as? Bool == true)
+            #expect(try fixture.curlFromNode("http://\(podIP):8080/").stdout == "hello from \(name) (\(podIP)) on node \(fixture.nodeName)\n")
+            let containers = try fixture.runningTaskIDs()
+            #expect(containers.count == 1)
+
+            // The same node joins an API server: the running static pod is adopted and gets a mirror pod.
+            await fixture.stopDaemon()
+            try await fixture.startDaemon(manifests: true)
+            try await fixture.eventually(60, "mirror pod with the static pod's status") {
+                let mirror = try fixture.pod(name, namespace: "default")
+                return mirror?.status?.phase == "Running" && mirror?.status?.containerStatuses?.first?.ready == true
+            }
+            let mirror = try #require(try fixture.pod(name, namespace: "default"))
+            let hash = try #require(mirror.metadata.annotations?["kubernetes.io/config.hash"])
+            #expect(mirror.metadata.annotations?["kubernetes.io/config.mirror"] == hash)
+            #expect(mirror.metadata.annotations?["kubernetes.io/config.source"] == "file")
+            #expect(mirror.status?.containerStatuses?.first?.containerID == "containerd://\(containers[0])")
+            #expect(try fixture.runningTaskIDs() == containers)
+
+            // A deleted mirror pod is recreated; the static pod keeps running.
+            let deleted = try fixture.kubectl(["delete", "pod", "-n", "default", name, "--wait=false"])
+            #expect(deleted.status == 0, "\(deleted)")
+            try await fixture.eventually(60, "mirror recreated") {
+                try fixture.pod(name, namespace: "default").map { $0.metadata.uid != mirror.metadata.uid && $0.status?.phase == "Running" } ?? false
+            }
+            #expect(try fixture.runningTaskIDs() == containers)
+
+            // The manifest goes: the pod stops and the mirror is deleted.
+            try FileManager.default.removeItem(atPath: fixture.manifests + "/web.yaml")
+            try await fixture.eventually(60, "mirror deleted") { try fixture.pod(name, namespace: "default") == nil }
+            try await fixture.eventually(30, "static pod removed") { try fixture.containerIDs().isEmpty }
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
 }
