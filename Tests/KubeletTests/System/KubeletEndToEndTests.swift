@@ -401,4 +401,153 @@ struct KubeletEndToEndTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("daemon killed with SIGKILL while 5 pods run and restarted: same container IDs, no duplicates, status correct within one sync; pods deleted meanwhile are cleaned up")
+    func restartAdoption() async throws {
+        let fixture = try await DaemonFixture(tag: "e7")
+        do {
+            try await fixture.startDaemon()
+            for index in 1...5 { try fixture.create(Self.webPod("p\(index)", node: fixture.nodeName, grace: 2)) }
+            try await fixture.eventually(90, "5 pods ready") {
+                try (1...5).allSatisfy { try fixture.containerStatus("p\($0)", "httpd")?.ready == true }
+            }
+            var ids: [String: String] = [:]
+            for index in 1...5 { ids["p\(index)"] = try fixture.containerStatus("p\(index)", "httpd")?.containerID }
+            #expect(try fixture.runningTaskIDs().count == 5)
+            await fixture.stopDaemon(SIGKILL)
+            // While the daemon is down: p4 is deleted gracefully (it waits for the kubelet), p5 is force-deleted
+            // (gone from the API at once: only the runtime still has it).
+            #expect(try fixture.kubectl(["delete", "pod", "-n", "nakubelet", "p4", "--wait=false"]).status == 0)
+            #expect(try fixture.kubectl(["delete", "pod", "-n", "nakubelet", "p5", "--grace-period=0", "--force"]).status == 0)
+            #expect(try fixture.runningTaskIDs().count == 5)
+
+            let restarted = Date()
+            try await fixture.startDaemon()
+            try await fixture.eventually(30, "p4 finished and p5 cleaned up") {
+                try fixture.pod("p4") == nil && fixture.runningTaskIDs().count == 3 && fixture.containerIDs().count == 3
+            }
+            try await fixture.eventually(15, "adopted pods ready") {
+                try (1...3).allSatisfy { try fixture.containerStatus("p\($0)", "httpd")?.ready == true }
+            }
+            #expect(Date().timeIntervalSince(restarted) < 25)
+            for index in 1...3 {
+                let status = try #require(try fixture.containerStatus("p\(index)", "httpd"))
+                #expect(status.containerID == ids["p\(index)"], "p\(index) kept its container")
+                #expect(status.restartCount == 0)
+                #expect(try fixture.pod("p\(index)")?.status?.phase == "Running")
+            }
+            let running = Set(try fixture.runningTaskIDs())
+            #expect(running == Set((1...3).compactMap { ids["p\($0)"].map { String($0.dropFirst("containerd://".count)) } }))
+            #expect(fixture.podNetworkNamespaces().count == 3)
+            #expect(fixture.log().contains("removed a pod that no source wants"))
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+
+    @Test("bad input gets a clear reason naming the field and leaves every other pod untouched")
+    func badInput() async throws {
+        let fixture = try await DaemonFixture(tag: "e8")
+        do {
+            let manifests = [
+                "yaml.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n",
+                "unknown.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: unknown}\nspec:\n  containers: [{name: c, image: local/busybox:latest, imagePullPolicyy: Never}]\n",
+                "noimage.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers: [{name: c}]\n",
+                "port.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: port}\nspec:\n  containers: [{name: c, image: local/busybox:latest, ports: [{containerPort: 70000}]}]\n",
+            ]
+            for (file, text) in manifests { try text.write(toFile: fixture.manifests + "/" + file, atomically: true, encoding: .utf8) }
+            try await fixture.startDaemon(manifests: true)
+            try fixture.create(Self.webPod("good", node: fixture.nodeName))
+            try await fixture.eventually(60, "good ready") { try fixture.containerStatus("good", "httpd")?.ready == true }
+            let goodID = try fixture.containerStatus("good", "httpd")?.containerID
+
+            // Manifests: each refused with the file and the field, in /pods and as an event on the Node.
+            let errors = try fixture.podsEndpoint()["manifestErrors"] as? [[String: Any]] ?? []
+            let byFile = Dictionary(errors.map { (($0["path"] as? String ?? "").split(separator: "/").last.map(String.init) ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            #expect((byFile["yaml.yaml"]?["message"] as? String)?.contains("invalid YAML") == true)
+            #expect(byFile["unknown.yaml"]?["field"] as? String == "spec.containers[0].imagePullPolicyy")
+            #expect(byFile["noimage.yaml"]?["field"] as? String == "spec.containers[0].image")
+            #expect(byFile["port.yaml"]?["field"] as? String == "spec.containers[0].ports[0].containerPort")
+            let nodeEvents = try fixture.kubectl(["get", "events", "-n", "default", "-o", "json"]).stdout
+            #expect(nodeEvents.contains("FailedStaticPod") && nodeEvents.contains("imagePullPolicyy"))
+
+            // Through kubectl: the API refuses a missing image and a port over 65535, naming the field.
+            let noImage = try fixture.kubectl(["create", "--validate=false", "-f", "-"], input: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: noimage, namespace: nakubelet}
+                spec: {nodeName: \(fixture.nodeName), containers: [{name: c}]}
+                """)
+            #expect(noImage.status != 0 && noImage.stderr.contains("spec.containers[0].image"))
+            let badPort = try fixture.kubectl(["create", "--validate=false", "-f", "-"], input: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: port, namespace: nakubelet}
+                spec: {nodeName: \(fixture.nodeName), containers: [{name: c, image: "local/busybox:latest", ports: [{containerPort: 70000}]}]}
+                """)
+            #expect(badPort.status != 0 && badPort.stderr.contains("containerPort"))
+
+            // Accepted by the API but unrunnable: a missing ConfigMap volume, a missing ConfigMap key, an absent image.
+            try fixture.create(
+                """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: novolume, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  containers: [{name: c, image: "local/busybox:latest", imagePullPolicy: Never, command: [sleep, "3600"], volumeMounts: [{name: cfg, mountPath: /cfg}]}]
+                  volumes: [{name: cfg, configMap: {name: missing}}]
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: noenv, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  containers:
+                  - name: c
+                    image: local/busybox:latest
+                    imagePullPolicy: Never
+                    command: [sleep, "3600"]
+                    env: [{name: X, valueFrom: {configMapKeyRef: {name: missing, key: k}}}]
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: absent, namespace: nakubelet}
+                spec:
+                  nodeName: \(fixture.nodeName)
+                  containers: [{name: c, image: "local/nothing-here:1.0", imagePullPolicy: Never}]
+                """)
+            try await fixture.eventually(60, "waiting reasons") {
+                try fixture.containerStatus("novolume", "c")?.state?.waiting?.reason == "ContainerCreating"
+                    && fixture.containerStatus("noenv", "c")?.state?.waiting?.reason == "CreateContainerConfigError"
+                    && fixture.containerStatus("absent", "c")?.state?.waiting?.reason == "ErrImageNeverPull"
+            }
+            #expect(try fixture.containerStatus("noenv", "c")?.state?.waiting?.message?.contains("configmap \"missing\" not found") == true)
+            #expect(try fixture.containerStatus("absent", "c")?.state?.waiting?.message?.contains("local/nothing-here:1.0") == true)
+            for name in ["novolume", "noenv", "absent"] { #expect(try fixture.pod(name)?.status?.phase == "Pending") }
+            let events = try fixture.kubectl(["get", "events", "-n", "nakubelet", "-o", "json"]).stdout
+            #expect(events.contains("FailedMount") && events.contains("configmap \\\"missing\\\" not found"))
+            #expect(events.contains("ErrImageNeverPull"))
+
+            // Once the ConfigMap exists the waiting pods start; the good pod never moved.
+            try fixture.create(
+                """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: missing, namespace: nakubelet}
+                data: {k: v}
+                """)
+            try await fixture.eventually(60, "novolume and noenv running") {
+                try fixture.pod("novolume")?.status?.phase == "Running" && fixture.pod("noenv")?.status?.phase == "Running"
+            }
+            let good = try #require(try fixture.containerStatus("good", "httpd"))
+            #expect(good.containerID == goodID && good.restartCount == 0 && good.ready)
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
 }
