@@ -212,6 +212,12 @@ let package = Package(
 
         // MARK: Benchmarks (not part of the test suite)
         .executableTarget(
+            name: "KubeletBench",
+            dependencies: ["KubeAPI", "NodeAgentTesting", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/KubeletBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "CRIBench",
             dependencies: ["CRI", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/CRIBench",
