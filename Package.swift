@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "NodeAgentTesting",
             dependencies: [
-                "KubeAPI", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "CRI", "IPVS", "Iptables", "Kubelet",
                 .product(name: "Logging", package: "swift-log"),
                 // The API server double (APIServer/): HTTP(S) with a generated CA.
                 .product(name: "Hummingbird", package: "hummingbird"),

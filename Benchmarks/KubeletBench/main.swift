@@ -103,8 +103,9 @@ daemon.arguments = [
     "run", "--components", "kubelet", "--kubeconfig", root + "/kubeconfig", "--hostname-override", nodeName, "--node-ip", "10.254.0.1",
     "--root-dir", root + "/state", "--runtime-id-prefix", prefix, "--pod-logs-dir", root + "/logs", "--cni-conf-dir", root + "/cni",
     "--cni-plugin-netns", tag, "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "",
-]
-daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root]
+] + (ProcessInfo.processInfo.environment["KUBELET_BENCH_VERBOSE"] == "1" ? ["--v", "4"] : [])
+daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root].merging(
+    ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("MALLOC_") }) { _, new in new }
 FileManager.default.createFile(atPath: root + "/agent.log", contents: nil)
 daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/agent.log"))
 daemon.standardOutput = FileHandle.nullDevice
@@ -135,6 +136,9 @@ func cleanUp() async {
     _ = await run(["ip", "netns", "delete", tag])
     try? await client.shutdown()
     await double.stop()
+    // The daemon's log of the last run stays for a look.
+    try? FileManager.default.removeItem(atPath: "/tmp/nakubelet-bench-last.log")
+    try? FileManager.default.moveItem(atPath: root + "/agent.log", toPath: "/tmp/nakubelet-bench-last.log")
     try? FileManager.default.removeItem(atPath: root)
 }
 
@@ -261,7 +265,7 @@ do {
         + column("bare ctr run -d", 16) + right("p50", 10) + right("p99", 11) + right("all", 11))
     var ours: [(p50: Double, p99: Double, all: Double)] = []
     var bare: [(p50: Double, p99: Double, all: Double)] = []
-    for round in 1...runs {
+    for round in stride(from: 1, through: runs, by: 1) {
         let names = (0..<podCount).map { "bench-\(round)-\($0)" }
         let result = try await startPods(names)
         try await deletePods(names)
@@ -272,11 +276,13 @@ do {
         print(column("\(round)", 39) + " \(ms(ours.last!.p50))  \(ms(ours.last!.p99))  \(ms(ours.last!.all))   " + column("", 16)
             + " \(ms(bare.last!.p50))  \(ms(bare.last!.p99))  \(ms(bare.last!.all))")
     }
+    if runs > 0 {
     let p50 = median(ours.map(\.p50)), p99 = median(ours.map(\.p99)), all = median(ours.map(\.all))
     let bp50 = median(bare.map(\.p50)), bp99 = median(bare.map(\.p99)), ball = median(bare.map(\.all))
     print(column("median", 39) + " \(ms(p50))  \(ms(p99))  \(ms(all))   " + column("", 16) + " \(ms(bp50))  \(ms(bp99))  \(ms(ball))")
     print(String(format: "ratio node-agent / bare ctr: p50 %.2fx, p99 %.2fx, all %.2fx", p50 / bp50, p99 / bp99, all / ball)
         + "   (target: p99 pod start under 2 s: \(p99 < 2 ? "met" : "NOT met"))")
+    }
 
     // Idle cost with many pods.
     if idlePods > 0 {
@@ -294,6 +300,11 @@ do {
             rssSamples.append(sample(pid).rss)
         }
         let last = sample(pid)
+        let rollup = (try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)) ?? ""
+        let detail = rollup.split(separator: "\n").filter { $0.hasPrefix("Private_Dirty") || $0.hasPrefix("Shared_Clean") || $0.hasPrefix("Anonymous") }
+            .map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }.joined(separator: ", ")
+        let threads = ((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""
+        print("idle: \(detail); \(threads.split(whereSeparator: \.isWhitespace).joined(separator: " "))")
         let cpu = (last.ticks - first.ticks) / ticksPerSecond / window * 100
         print(String(format: "idle: daemon RSS %.1f MB (max %.1f MB over %.0f s), CPU %.2f%% of one core", median(rssSamples) / 1_048_576,
             rssSamples.max()! / 1_048_576, window, cpu) + "   (target: RSS under 60 MB: \(median(rssSamples) < 60 * 1_048_576 ? "met" : "NOT met"))")

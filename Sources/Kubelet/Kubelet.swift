@@ -256,6 +256,9 @@ public actor Kubelet {
         if let handle = workers[pod.uid] {
             guard handle.pod != pod else { return }
             workers[pod.uid]?.pod = pod
+            // Our own status writes come back through the informer: only a change of what the worker acts on
+            // (spec, metadata, deletion) wakes it, as the kubelet's pod config ignores status-only updates.
+            guard Self.significantlyDifferent(handle.pod, pod) else { return }
             let worker = handle.worker
             Task { await worker.update(pod) }
             return
@@ -282,6 +285,21 @@ public actor Kubelet {
         workers[uid] = WorkerHandle(worker: worker, task: task, pod: pod)
         registry.withLock { $0[uid] = worker }
         logger.info("pod added", metadata: ["pod": "\(pod.fullName)", "uid": "\(uid)", "source": "\(pod.source.rawValue)"])
+    }
+
+    /// True when the pods differ in more than status and bookkeeping metadata.
+    static func significantlyDifferent(_ old: DesiredPod, _ new: DesiredPod) -> Bool {
+        var left = old.pod
+        var right = new.pod
+        left.status = nil
+        right.status = nil
+        left.metadata.resourceVersion = nil
+        right.metadata.resourceVersion = nil
+        left.metadata.annotations?[PodManifest.seenAnnotation] = nil
+        right.metadata.annotations?[PodManifest.seenAnnotation] = nil
+        // Conditions set by others (readiness gates) are read from the status: they count.
+        let gates = { (pod: Pod) in (pod.status?.conditions ?? []).filter { !PodStatusBuilder.ownedConditions.contains($0.type) } }
+        return left != right || old.source != new.source || gates(old.pod) != gates(new.pod)
     }
 
     private func removeWorker(_ uid: String) {

@@ -237,6 +237,19 @@ struct PodWorkerStateMachineTests {
         #expect(machine.terminal == Machine.Terminal(phase: "Failed", reason: "NodePorts", message: "taken"))
     }
 
+    @Test("activeDeadlineSeconds fails the pod with DeadlineExceeded once it has run that long")
+    func activeDeadline() {
+        var pod = Fixtures.pod()
+        pod.pod.spec?.activeDeadlineSeconds = 30
+        var machine = Machine(startTime: t0)
+        let running = Fixtures.container(pod, "app", state: .running, hash: pod.spec.containers[0].specHash)
+        #expect(machine.sync(Fixtures.input(pod, sandboxes: [Fixtures.sandbox(pod)], containers: [running], now: t0.addingTimeInterval(10))).isEmpty)
+        #expect(machine.nextWakeup == t0.addingTimeInterval(30))
+        let actions = machine.sync(Fixtures.input(pod, sandboxes: [Fixtures.sandbox(pod)], containers: [running], now: t0.addingTimeInterval(30)))
+        #expect(machine.terminal?.reason == "DeadlineExceeded")
+        #expect(actions.contains { if case .killPod(let targets, _, _) = $0 { targets.map(\.id) == [running.id] } else { false } })
+    }
+
     @Test("only the newest two attempts of a container are kept")
     func garbage() {
         let pod = Fixtures.pod()

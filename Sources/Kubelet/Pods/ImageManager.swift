@@ -17,6 +17,7 @@ final class ImageManager: Sendable {
     private let clock: any KubeletClock
     private let presenceTTL: TimeInterval
     private let present = Mutex<[String: (status: ImageStatus, seen: Date)]>([:])
+    private let inFlight = Mutex<[String: Task<ImageStatus?, any Error>]>([:])
 
     init(runtime: any ContainerRuntime, clock: any KubeletClock, presenceTTL: TimeInterval = 5) {
         self.runtime = runtime
@@ -46,7 +47,7 @@ final class ImageManager: Sendable {
             return entry.status
         }
         if status == nil || policy == .always {
-            status = try await runtime.imageStatus(image)
+            status = try await lookUp(image, reference: reference)
         }
         switch policy {
         case .never:
@@ -74,6 +75,20 @@ final class ImageManager: Sendable {
         } catch let error as ContainerRuntimeError where error.kind == .imagePullFailed && policy == .always && status != nil {
             return .alreadyPresent(status!)
         }
+    }
+
+    /// One runtime lookup per reference at a time: a burst of pods on the same image waits for the same answer
+    /// instead of starting one runtime command each.
+    private func lookUp(_ image: String, reference: String) async throws -> ImageStatus? {
+        let runtime = self.runtime
+        let (task, owner) = inFlight.withLock { flights -> (Task<ImageStatus?, any Error>, Bool) in
+            if let task = flights[reference] { return (task, false) }
+            let task = Task { try await runtime.imageStatus(image) }
+            flights[reference] = task
+            return (task, true)
+        }
+        defer { if owner { inFlight.withLock { _ = $0.removeValue(forKey: reference) } } }
+        return try await task.value
     }
 
     private func remember(_ reference: String, _ status: ImageStatus, _ now: Date) {

@@ -176,10 +176,23 @@ extension PodWorker {
                     lifecycle = .terminating(since: input.now, grace: grace)
                     return stopEverything(input, grace: max(Self.minimumGrace, grace), reason: .deleted, always: true)
                 }
+                if terminal == nil, let deadline = input.pod.spec.activeDeadlineSeconds, let startTime {
+                    let end = startTime.addingTimeInterval(TimeInterval(deadline))
+                    if input.now >= end {
+                        terminal = Terminal(
+                            phase: "Failed", reason: "DeadlineExceeded", message: "Pod was active on the node longer than the specified deadline")
+                        waiting = [:]
+                    } else {
+                        wake(at: end)
+                    }
+                }
                 if terminal != nil {
                     return stopEverything(input, grace: max(Self.minimumGrace, input.pod.spec.terminationGrace), reason: .podTerminal)
                 }
-                return syncRunning(input)
+                let deadlineWake = nextWakeup
+                let actions = syncRunning(input)
+                if let deadlineWake { wake(at: deadlineWake) }
+                return actions
             }
         }
 

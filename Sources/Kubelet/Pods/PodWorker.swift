@@ -449,7 +449,13 @@ actor PodWorker {
         readTerminationMessages(observed)
         let running = machine.isTerminating || machine.terminal != nil ? [] : observed.running.filter { $0.sandboxID == observed.readySandbox?.id }
         let probes = context.probes.status(desired, running: running)
-        let previous = context.statusManager.status(uid) ?? (desired.isStatic ? nil : desired.pod.status)
+        var previous = context.statusManager.status(uid) ?? (desired.isStatic ? nil : desired.pod.status)
+        if !desired.isStatic, let apiConditions = desired.pod.status?.conditions {
+            // Conditions others own (readiness gates) come from the API's copy.
+            let owned = PodStatusBuilder.ownedConditions
+            let ours = (previous?.conditions ?? []).filter { owned.contains($0.type) }
+            previous?.conditions = ours + apiConditions.filter { !owned.contains($0.type) }
+        }
         let status = PodStatusBuilder(
             pod: desired, observed: observed, probes: probes, machine: machine, nodeIPs: context.configuration.nodeIPs, previous: previous,
             terminationMessages: terminationMessages, now: context.clock.now()
