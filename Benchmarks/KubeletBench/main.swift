@@ -97,13 +97,12 @@ try double.create(Namespace(metadata: ObjectMeta(name: "nakubelet")))
 try double.writeKubeconfig(to: root + "/kubeconfig")
 let client = try KubeClient(configuration: try double.clientConfiguration(), logger: quiet)
 
-let daemon = Process()
-daemon.executableURL = URL(fileURLWithPath: daemonBinary)
-daemon.arguments = [
+// Dies with the benchmark (setpriv --pdeathsig; setpriv execs, so the PID sampled below is the daemon's).
+let daemon = Process.boundToTestProcess(daemonBinary, [
     "run", "--components", "kubelet", "--kubeconfig", root + "/kubeconfig", "--hostname-override", nodeName, "--node-ip", "10.254.0.1",
     "--root-dir", root + "/state", "--runtime-id-prefix", prefix, "--pod-logs-dir", root + "/logs", "--cni-conf-dir", root + "/cni",
     "--cni-plugin-netns", tag, "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "",
-] + (ProcessInfo.processInfo.environment["KUBELET_BENCH_VERBOSE"] == "1" ? ["--v", "4"] : [])
+] + (ProcessInfo.processInfo.environment["KUBELET_BENCH_VERBOSE"] == "1" ? ["--v", "4"] : []))
 daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root].merging(
     ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("MALLOC_") }) { _, new in new }
 FileManager.default.createFile(atPath: root + "/agent.log", contents: nil)

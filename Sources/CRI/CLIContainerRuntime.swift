@@ -621,6 +621,21 @@ public actor CLIContainerRuntime: ContainerRuntime {
         }
     }
 
+    public func runtimeStatus() async -> RuntimeStatus {
+        var status = RuntimeStatus(version: "containerd://unknown")
+        do {
+            status.version = "containerd://" + (try await wrap("containerd") { try await cli.ping() })
+        } catch {
+            status.runtimeProblem = "\(error)"
+        }
+        do {
+            _ = try CNINetworkList.load(directory: configuration.cniConfDirectory)
+        } catch {
+            status.networkProblem = "Network plugin returns error: cni plugin not initialized: \(error)"
+        }
+        return status
+    }
+
     private func performRecovery() async throws -> RecoveryReport {
         try await wrap("containerd") { try await cli.ping() }
         var report = RecoveryReport()

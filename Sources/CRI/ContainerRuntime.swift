@@ -42,6 +42,12 @@ public protocol ContainerRuntime: Sendable {
     func containerStatus(_ id: String) async throws -> ContainerStatus
     func listContainers() async throws -> [ContainerStatus]
 
+    // MARK: Runtime
+
+    /// The runtime's version and whether the runtime and the pod network are ready (CRI's `Version` and `Status`),
+    /// for the node's Ready condition. Never throws: a problem is reported in the status.
+    func runtimeStatus() async -> RuntimeStatus
+
     // MARK: Events and logs
 
     /// A stream of container exits (each exit delivered once). Every call returns a new subscriber.

@@ -63,7 +63,9 @@ public struct KubeAPIError: Error, CustomStringConvertible, Sendable {
             message: "\(verb) \(path) got no answer from the API server: \(underlying). Check the server address and that it is reachable.")
     }
 
-    static func api(verb: String, path: String, status: Status) -> KubeAPIError {
+    /// The error for a request the API answered with `status` (in-memory implementations of
+    /// ``KubeClientProtocol`` use this so callers see the same errors as over HTTP).
+    public static func api(verb: String, path: String, status: Status) -> KubeAPIError {
         let reason = status.reason.map { " (\($0))" } ?? ""
         let message = status.message ?? "no message"
         return KubeAPIError(

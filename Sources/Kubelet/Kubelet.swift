@@ -353,7 +353,9 @@ public actor Kubelet {
     /// Pods the runtime still has but no source wants (removed while the daemon was down): stopped (grace 2 s)
     /// and removed with their volumes.
     private func cleanUpOrphans() async {
-        let wanted = Set(sources.values.flatMap(\.keys)).union(workers.keys)
+        // The informer's cache is complete once synced, but its events may still wait in the stream: count its pods too.
+        let cached = Set((informer?.list() ?? []).compactMap(\.metadata.uid))
+        let wanted = Set(sources.values.flatMap(\.keys)).union(workers.keys).union(cached)
         let sandboxes: [PodSandboxStatus]
         do {
             sandboxes = try await runtime.listPodSandboxes()
@@ -374,7 +376,7 @@ public actor Kubelet {
                 cleanedUp = false
             }
         }
-        let current = Set(sources.values.flatMap(\.keys)).union(workers.keys)
+        let current = Set(sources.values.flatMap(\.keys)).union(workers.keys).union(cached)
         for uid in volumes.podFolders() where !current.contains(uid) { volumes.tearDown(uid: uid) }
         logger.info("start-up cleanup done", metadata: ["removedPods": "\(removed)"])
     }

@@ -355,3 +355,20 @@ struct PullGateTests {
         await parallel.release()
     }
 }
+
+@Suite("Runtime version parsing")
+struct RuntimeVersionParsingTests {
+    @Test("ctr version: the Server section's Version")
+    func ctrVersion() {
+        let text = "Client:\n  Version:  1.6.20~ds1\n  Revision: 1.6.20~ds1-1\n  Go version: go1.19.8\n\nServer:\n  Version:  1.6.21\n  Revision: 1.6.20~ds1-1\n  UUID: 8f7c\n"
+        #expect(CtrCLI.parseServerVersion(text) == "1.6.21")
+        #expect(CtrCLI.parseServerVersion("Client:\n  Version: 1\n") == nil)
+    }
+
+    @Test("nerdctl version JSON: the containerd component's Version")
+    func nerdctlVersion() {
+        let text = #"{"Client":{"Version":"v1.7.6"},"Server":{"Components":[{"Name":"containerd","Version":"v1.7.13"},{"Name":"runc","Version":"1.1.12"}]}}"#
+        #expect(NerdctlCLI.parseServerVersion(text) == "v1.7.13")
+        #expect(NerdctlCLI.parseServerVersion("not json") == nil)
+    }
+}

@@ -325,6 +325,27 @@ struct RuntimeSystemTests {
         }
     }
 
+    @Test("runtime status: containerd's version, and each of runtime down and network not ready reported")
+    func runtimeStatus() async throws {
+        try await withRuntime("status") { fixture, runtime in
+            let healthy = await runtime.runtimeStatus()
+            #expect(healthy.version.hasPrefix("containerd://1."), "\(healthy)")
+            #expect(healthy.runtimeProblem == nil && healthy.networkProblem == nil)
+
+            var noNetwork = fixture.configuration()
+            noNetwork.cniConfDirectory = fixture.root + "/empty-net.d"
+            let withoutCNI = await fixture.runtime(noNetwork).runtimeStatus()
+            #expect(withoutCNI.runtimeProblem == nil)
+            #expect(withoutCNI.networkProblem?.contains("cni plugin not initialized") == true)
+
+            var down = fixture.configuration()
+            down.endpoint = RuntimeEndpoint(socketPath: fixture.root + "/no-containerd.sock")
+            let unreachable = await fixture.runtime(down).runtimeStatus()
+            #expect(unreachable.version == "containerd://unknown")
+            #expect(unreachable.runtimeProblem?.contains("scripts/containerd-up") == true)
+        }
+    }
+
     @Test("a hostNetwork pod gets no netns, no CNI and no pod IP; its container sees the node's network")
     func hostNetworkPod() async throws {
         try await withRuntime("host") { fixture, runtime in

@@ -241,6 +241,7 @@ struct ClientTests {
         defer { Task { await double.stop() } }
         let tokenFile = NSTemporaryDirectory() + "nakube-token-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: tokenFile, contents: Data("wrong\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: tokenFile) }
         var clientConfiguration = ClientConfiguration(server: double.url)
         clientConfiguration.credentials = .tokenFile(tokenFile)
         let client = try KubeClient(configuration: clientConfiguration, logger: testLogger())

@@ -3,12 +3,16 @@ import KubeAPI
 import Testing
 
 @Suite("kubeconfig")
-struct KubeconfigTests {
+final class KubeconfigTests {
     let folder: String
 
     init() throws {
         folder = NSTemporaryDirectory() + "nakube-kubeconfig-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: folder)
     }
 
     func write(_ name: String, _ text: String) -> String {

@@ -120,6 +120,22 @@ struct KubectlTests {
         }
     }
 
+    @Test("kubectl create -f and apply -f validate through the server (no --validate=false), and get prints server-side tables")
+    func createValidatedAndTables() async throws {
+        try await withKubectl { _, client, kubeconfig in
+            let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: v\nspec:\n  containers:\n  - name: main\n    image: busybox\n"
+            let created = try await Self.run(["create", "-f", "-"], kubeconfig: kubeconfig, stdin: manifest)
+            #expect(created.status == 0, "\(created.stderr)")
+            #expect(created.stdout.contains("pod/v created"))
+            let applied = try await Self.run(["apply", "-f", "-"], kubeconfig: kubeconfig, stdin: manifest.replacingOccurrences(of: "name: v\n", with: "name: v\n  labels: {a: b}\n"))
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(try await client.get(Pod.self, namespace: "default", name: "v").metadata.labels?["a"] == "b")
+            let table = try await Self.run(["get", "pods", "-o", "wide"], kubeconfig: kubeconfig)
+            #expect(table.stdout.hasPrefix("NAME   READY   STATUS    RESTARTS   AGE"), "\(table.stdout)")
+            #expect(table.stdout.contains("v      0/1     Pending   0"))
+        }
+    }
+
     @Test("kubectl discovery lists the served resources, and label/patch/strategic merge go through")
     func discoveryAndPatch() async throws {
         try await withKubectl { _, client, kubeconfig in

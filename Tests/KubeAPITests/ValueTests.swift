@@ -172,3 +172,42 @@ struct UnknownFieldTests {
         }
     }
 }
+
+@Suite("tape JSON decoder")
+struct TapeDecoderTests {
+    @Test("decodes a pod exactly as Foundation's JSONDecoder does")
+    func agreesWithFoundation() throws {
+        let json = Data(UnknownFieldTests.podJSON.utf8)
+        let ours = try ResourceCodec.decode(Pod.self, from: json, keepUnknownFields: false)
+        let foundation = try JSONDecoder().decode(Pod.self, from: json)
+        #expect(ours == foundation)
+        let text = #"{"s":"a\"b\\c\/d\n\u00e9\ud83d\ude00","i":-42,"d":1.5e3,"b":true,"n":null,"arr":[1,2,3],"o":{"k":"v"},"data":"AAEC/w=="}"#
+        struct Sample: Codable, Equatable {
+            var s: String
+            var i: Int
+            var d: Double
+            var b: Bool
+            var n: String?
+            var arr: [Int]
+            var o: [String: String]
+            var data: Data
+        }
+        let tape = try ResourceCodecTesting.decode(Sample.self, from: Data(text.utf8))
+        #expect(tape == (try JSONDecoder().decode(Sample.self, from: Data(text.utf8))))
+        #expect(tape.s == "a\"b\\c/d\né😀")
+        #expect(tape.data == Data([0, 1, 2, 255]))
+    }
+
+    @Test("malformed JSON and wrong types are refused with the path of the field")
+    func errors() {
+        for text in [#"{"a":}"#, #"{"a" 1}"#, #"[1,]"#, #"{"a":1"#, #"{"a":tru}"#, #"{"a":1}}"#, "{\"a\":\"\u{01}\"}"] {
+            #expect(throws: DecodingError.self, "\(text)") { _ = try ResourceCodecTesting.decode([String: Int].self, from: Data(text.utf8)) }
+        }
+        do {
+            _ = try ResourceCodecTesting.decode(Pod.self, from: Data(#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","ports":[{"containerPort":70000000000}]}]}}"#.utf8))
+            Issue.record("expected an overflow error")
+        } catch {
+            #expect("\(DecodingErrorPath(error))".contains("spec.containers[0].ports[0].containerPort"), "\(error)")
+        }
+    }
+}

@@ -39,8 +39,19 @@ public struct CtrCLI: RuntimeCLI {
         result.stderr.contains("not found") || result.stderr.contains("no such")
     }
 
-    public func ping() async throws {
-        try await checked(["version"], timeout: min(timeout, .seconds(10)))
+    @discardableResult
+    public func ping() async throws -> String {
+        Self.parseServerVersion(try await checked(["version"], timeout: min(timeout, .seconds(10)))) ?? "unknown"
+    }
+
+    /// The `Version:` under `Server:` in `ctr version` output.
+    public static func parseServerVersion(_ text: String) -> String? {
+        guard let server = text.range(of: "Server:") else { return nil }
+        for line in text[server.upperBound...].split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("Version:") { return trimmed.dropFirst("Version:".count).trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
     }
 
     public func image(_ reference: String) async throws -> ImageStatus? {

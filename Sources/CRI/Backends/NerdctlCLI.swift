@@ -48,8 +48,17 @@ public struct NerdctlCLI: RuntimeCLI {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []
     }
 
-    public func ping() async throws {
-        try await checked(["version", "--format", "{{json .}}"], timeout: min(timeout, .seconds(10)))
+    @discardableResult
+    public func ping() async throws -> String {
+        Self.parseServerVersion(try await checked(["version", "--format", "{{json .}}"], timeout: min(timeout, .seconds(10)))) ?? "unknown"
+    }
+
+    /// containerd's version from `nerdctl version --format '{{json .}}'` (`Server.Components[name=containerd].Version`).
+    public static func parseServerVersion(_ text: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let components = (object["Server"] as? [String: Any])?["Components"] as? [[String: Any]]
+        else { return nil }
+        return components.first { ($0["Name"] as? String) == "containerd" }?["Version"] as? String
     }
 
     public func image(_ reference: String) async throws -> ImageStatus? {

@@ -115,8 +115,9 @@ public struct CLIExitEvent: Sendable, Hashable {
 /// Every method throws ``CommandError`` (wrapped by the runtime into ``ContainerRuntimeError``).
 public protocol RuntimeCLI: Sendable {
     var kind: RuntimeCLIKind { get }
-    /// Checks the daemon answers.
-    func ping() async throws
+    /// Checks the daemon answers; returns containerd's server version (e.g. `1.6.20`).
+    @discardableResult
+    func ping() async throws -> String
     /// The image stored under `reference`, or nil.
     func image(_ reference: String) async throws -> ImageStatus?
     /// The image's entrypoint and cmd from its config (for `args` without `command`).

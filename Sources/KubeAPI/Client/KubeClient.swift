@@ -33,6 +33,9 @@ public final class KubeClient: KubeClientProtocol {
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.timeout = .init(connect: .seconds(10))
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // Fail fast when the apiserver refuses connections, as client-go does: AsyncHTTPClient would otherwise keep
+        // reconnecting until the request deadline, and one heartbeat attempt would stall a whole renewal interval.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.httpVersion = .http1Only
         guard var components = URLComponents(url: configuration.server, resolvingAgainstBaseURL: false), let host = components.host else {
             throw KubeAPIError.invalidRequest("server URL \(configuration.server) has no host")
@@ -178,6 +181,38 @@ public final class KubeClient: KubeClientProtocol {
     /// - Throws: ``KubeAPIError`` with the server's `Status` for any other answer.
     public func raw(method: String, path: String, query: [(String, String)] = [], body: Data? = nil, contentType: String? = nil) async throws -> Data {
         try await send(verb: method, method: HTTPMethod(rawValue: method), path: path, query: query, body: body, contentType: contentType)
+    }
+
+    /// `GET /version`: the server's `gitVersion` and the time its `Date` header says the request was served
+    /// (for checking clock skew), plus when the request was sent and answered by our clock.
+    ///
+    /// - Throws: ``KubeAPIError`` when the server cannot be reached or refuses.
+    public func serverVersion() async throws -> (gitVersion: String?, serverDate: Date?, sent: Date, received: Date) {
+        let sent = Date()
+        let timeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout.components.seconds) * 1_000_000_000)
+        let response = try await execute(verb: "GET", method: .GET, path: "/version", query: [], timeout: timeout)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            throw KubeAPIError.transport(verb: "GET", path: "/version", underlying: error)
+        }
+        let received = Date()
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw KubeAPIError.api(verb: "GET", path: "/version", status: Self.status(from: buffer, response: response))
+        }
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+        let date = response.headers.first(name: "Date").flatMap(Self.httpDate)
+        return (object?["gitVersion"] as? String, date, sent, received)
+    }
+
+    /// Parses an HTTP-date (`Fri, 27 Nov 2026 09:04:16 GMT`).
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
     }
 
     // MARK: Transport

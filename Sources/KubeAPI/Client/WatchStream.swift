@@ -80,14 +80,14 @@ public struct WatchEventDecoder<T: KubeResource>: Sendable {
         case "MODIFIED": return .modified(try ResourceCodec.decode(T.self, from: objectBytes, keepUnknownFields: keepUnknownFields))
         case "DELETED": return .deleted(try ResourceCodec.decode(T.self, from: objectBytes, keepUnknownFields: keepUnknownFields))
         case "BOOKMARK":
-            let object = try JSONDecoder().decode(BookmarkObject.self, from: objectBytes)
+            let object = try TapeJSON.decode(BookmarkObject.self, from: objectBytes)
             guard let version = object.metadata?.resourceVersion, !version.isEmpty else {
                 throw KubeAPIError.invalidRequest("BOOKMARK event without metadata.resourceVersion")
             }
             return .bookmark(resourceVersion: version)
         case "ERROR":
             do {
-                return .error(try JSONDecoder().decode(Status.self, from: objectBytes))
+                return .error(try TapeJSON.decode(Status.self, from: objectBytes))
             } catch {
                 throw KubeAPIError.decoding(what: "ERROR watch event", underlying: error)
             }

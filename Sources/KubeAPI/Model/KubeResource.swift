@@ -110,7 +110,7 @@ public enum ResourceCodec {
     /// - Throws: ``KubeAPIError`` naming the kind and the field at fault.
     public static func decode<T: KubeResource>(_ type: T.Type, from data: Data, keepUnknownFields: Bool = true) throws -> T {
         do {
-            var object = try JSONDecoder().decode(T.self, from: data)
+            var object = try TapeJSON.decode(T.self, from: data)
             if keepUnknownFields { object.unknownFields = UnknownFields(original: data) }
             return object
         } catch {
@@ -122,8 +122,7 @@ public enum ResourceCodec {
     ///
     /// - Throws: ``KubeAPIError`` naming the item index and the field at fault.
     public static func decodeList<T: KubeResource>(_ type: T.Type, from data: Data, keepUnknownFields: Bool = true) throws -> ResourceList<T> {
-        let decoder = JSONDecoder()
-        return try data.withUnsafeBytes { raw -> ResourceList<T> in
+        try data.withUnsafeBytes { raw -> ResourceList<T> in
             let bytes = raw.bindMemory(to: UInt8.self)
             let members: [(key: String, value: Range<Int>)]
             do {
@@ -136,7 +135,7 @@ public enum ResourceCodec {
                 switch member.key {
                 case "metadata":
                     do {
-                        list.metadata = try decoder.decode(ListMeta.self, from: data[member.value.shifted(by: data.startIndex)])
+                        list.metadata = try TapeJSON.decode(ListMeta.self, from: UnsafeRawBufferPointer(rebasing: raw[member.value]))
                     } catch {
                         throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list metadata", underlying: error)
                     }
@@ -149,10 +148,12 @@ public enum ResourceCodec {
                     }
                     list.items.reserveCapacity(ranges.count)
                     for (index, range) in ranges.enumerated() {
-                        let item = Data(UnsafeRawBufferPointer(rebasing: raw[range]))
+                        let itemBytes = UnsafeRawBufferPointer(rebasing: raw[range])
                         do {
-                            var object = try decoder.decode(T.self, from: item)
-                            if keepUnknownFields { object.unknownFields = UnknownFields(original: item) }
+                            var object = try TapeJSON.decode(T.self, from: itemBytes)
+                            // A slice shares the response's storage: no copy. The buffer lives while any of its
+                            // items does, which costs about what per-item copies would.
+                            if keepUnknownFields { object.unknownFields = UnknownFields(original: data[range.shifted(by: data.startIndex)]) }
                             list.items.append(object)
                         } catch {
                             throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list item \(index)", underlying: error)
@@ -179,7 +180,7 @@ public enum ResourceCodec {
         var typed = try typedValue(object)
         if let original = object.unknownFields.original {
             let originalValue = try JSONValue.parse(original, what: "original \(T.resourceType.kind)")
-            var bare = try JSONDecoder().decode(T.self, from: original)
+            var bare = try TapeJSON.decode(T.self, from: original)
             bare.unknownFields = UnknownFields()
             let known = try typedValue(bare)
             if let residue = UnknownResidue.compute(original: originalValue, known: known) {

@@ -34,29 +34,49 @@ public struct PodSpec: Codable, Sendable, Hashable {
     public var hostPID: Bool?
     public var hostIPC: Bool?
     public var shareProcessNamespace: Bool?
-    public var securityContext: PodSecurityContext?
+    public var securityContext: PodSecurityContext? {
+        get { _securityContext?.value }
+        set { _securityContext = newValue.map { Indirect($0) } }
+    }
+    var _securityContext: Indirect<PodSecurityContext>?
     public var imagePullSecrets: [LocalObjectReference]?
     public var hostname: String?
     public var subdomain: String?
     /// Scheduling-only; kept as JSON.
-    public var affinity: JSONValue?
+    public var affinity: JSONValue? {
+        get { _affinity?.value }
+        set { _affinity = newValue.map { Indirect($0) } }
+    }
+    var _affinity: Indirect<JSONValue>?
     public var schedulerName: String?
     public var tolerations: [Toleration]?
     public var hostAliases: [HostAlias]?
     public var priorityClassName: String?
     public var priority: Int32?
-    public var dnsConfig: PodDNSConfig?
+    public var dnsConfig: PodDNSConfig? {
+        get { _dnsConfig?.value }
+        set { _dnsConfig = newValue.map { Indirect($0) } }
+    }
+    var _dnsConfig: Indirect<PodDNSConfig>?
     public var readinessGates: [PodReadinessGate]?
     public var runtimeClassName: String?
     public var enableServiceLinks: Bool?
     public var preemptionPolicy: String?
     public var overhead: [String: Quantity]?
-    public var topologySpreadConstraints: JSONValue?
+    public var topologySpreadConstraints: JSONValue? {
+        get { _topologySpreadConstraints?.value }
+        set { _topologySpreadConstraints = newValue.map { Indirect($0) } }
+    }
+    var _topologySpreadConstraints: Indirect<JSONValue>?
     public var setHostnameAsFQDN: Bool?
     public var os: PodOS?
     public var hostUsers: Bool?
 
     public init(containers: [Container] = []) { self.containers = containers }
+
+    enum CodingKeys: String, CodingKey {
+        case volumes, initContainers, containers, ephemeralContainers, restartPolicy, terminationGracePeriodSeconds, activeDeadlineSeconds, dnsPolicy, nodeSelector, serviceAccountName, serviceAccount, automountServiceAccountToken, nodeName, hostNetwork, hostPID, hostIPC, shareProcessNamespace, _securityContext = "securityContext", imagePullSecrets, hostname, subdomain, _affinity = "affinity", schedulerName, tolerations, hostAliases, priorityClassName, priority, _dnsConfig = "dnsConfig", readinessGates, runtimeClassName, enableServiceLinks, preemptionPolicy, overhead, _topologySpreadConstraints = "topologySpreadConstraints", setHostnameAsFQDN, os, hostUsers
+    }
 }
 
 public struct LocalObjectReference: Codable, Sendable, Hashable {
@@ -113,15 +133,35 @@ public struct Container: Codable, Sendable, Hashable {
     public var restartPolicy: String?
     public var volumeMounts: [VolumeMount]?
     public var volumeDevices: [VolumeDevice]?
-    public var livenessProbe: Probe?
-    public var readinessProbe: Probe?
-    public var startupProbe: Probe?
-    public var lifecycle: Lifecycle?
+    public var livenessProbe: Probe? {
+        get { _livenessProbe?.value }
+        set { _livenessProbe = newValue.map { Indirect($0) } }
+    }
+    var _livenessProbe: Indirect<Probe>?
+    public var readinessProbe: Probe? {
+        get { _readinessProbe?.value }
+        set { _readinessProbe = newValue.map { Indirect($0) } }
+    }
+    var _readinessProbe: Indirect<Probe>?
+    public var startupProbe: Probe? {
+        get { _startupProbe?.value }
+        set { _startupProbe = newValue.map { Indirect($0) } }
+    }
+    var _startupProbe: Indirect<Probe>?
+    public var lifecycle: Lifecycle? {
+        get { _lifecycle?.value }
+        set { _lifecycle = newValue.map { Indirect($0) } }
+    }
+    var _lifecycle: Indirect<Lifecycle>?
     public var terminationMessagePath: String?
     public var terminationMessagePolicy: String?
     /// `Always`, `Never` or `IfNotPresent`.
     public var imagePullPolicy: String?
-    public var securityContext: SecurityContext?
+    public var securityContext: SecurityContext? {
+        get { _securityContext?.value }
+        set { _securityContext = newValue.map { Indirect($0) } }
+    }
+    var _securityContext: Indirect<SecurityContext>?
     public var stdin: Bool?
     public var stdinOnce: Bool?
     public var tty: Bool?
@@ -131,6 +171,10 @@ public struct Container: Codable, Sendable, Hashable {
         self.image = image
         self.command = command
         self.args = args
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, image, command, args, workingDir, ports, envFrom, env, resources, restartPolicy, volumeMounts, volumeDevices, _livenessProbe = "livenessProbe", _readinessProbe = "readinessProbe", _startupProbe = "startupProbe", _lifecycle = "lifecycle", terminationMessagePath, terminationMessagePolicy, imagePullPolicy, _securityContext = "securityContext", stdin, stdinOnce, tty
     }
 }
 
@@ -152,12 +196,20 @@ public struct ContainerPort: Codable, Sendable, Hashable {
 public struct EnvVar: Codable, Sendable, Hashable {
     public var name: String
     public var value: String?
-    public var valueFrom: EnvVarSource?
+    public var valueFrom: EnvVarSource? {
+        get { _valueFrom?.value }
+        set { _valueFrom = newValue.map { Indirect($0) } }
+    }
+    var _valueFrom: Indirect<EnvVarSource>?
 
     public init(name: String, value: String? = nil, valueFrom: EnvVarSource? = nil) {
         self.name = name
         self.value = value
         self.valueFrom = valueFrom
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, value, _valueFrom = "valueFrom"
     }
 }
 
@@ -403,15 +455,47 @@ public struct Toleration: Codable, Sendable, Hashable {
 /// A volume: its name and one source. Sources this model does not name are kept as unknown fields.
 public struct Volume: Codable, Sendable, Hashable {
     public var name: String
-    public var hostPath: HostPathVolumeSource?
-    public var emptyDir: EmptyDirVolumeSource?
-    public var secret: SecretVolumeSource?
-    public var configMap: ConfigMapVolumeSource?
-    public var persistentVolumeClaim: PersistentVolumeClaimVolumeSource?
-    public var projected: ProjectedVolumeSource?
-    public var downwardAPI: DownwardAPIVolumeSource?
+    public var hostPath: HostPathVolumeSource? {
+        get { _hostPath?.value }
+        set { _hostPath = newValue.map { Indirect($0) } }
+    }
+    var _hostPath: Indirect<HostPathVolumeSource>?
+    public var emptyDir: EmptyDirVolumeSource? {
+        get { _emptyDir?.value }
+        set { _emptyDir = newValue.map { Indirect($0) } }
+    }
+    var _emptyDir: Indirect<EmptyDirVolumeSource>?
+    public var secret: SecretVolumeSource? {
+        get { _secret?.value }
+        set { _secret = newValue.map { Indirect($0) } }
+    }
+    var _secret: Indirect<SecretVolumeSource>?
+    public var configMap: ConfigMapVolumeSource? {
+        get { _configMap?.value }
+        set { _configMap = newValue.map { Indirect($0) } }
+    }
+    var _configMap: Indirect<ConfigMapVolumeSource>?
+    public var persistentVolumeClaim: PersistentVolumeClaimVolumeSource? {
+        get { _persistentVolumeClaim?.value }
+        set { _persistentVolumeClaim = newValue.map { Indirect($0) } }
+    }
+    var _persistentVolumeClaim: Indirect<PersistentVolumeClaimVolumeSource>?
+    public var projected: ProjectedVolumeSource? {
+        get { _projected?.value }
+        set { _projected = newValue.map { Indirect($0) } }
+    }
+    var _projected: Indirect<ProjectedVolumeSource>?
+    public var downwardAPI: DownwardAPIVolumeSource? {
+        get { _downwardAPI?.value }
+        set { _downwardAPI = newValue.map { Indirect($0) } }
+    }
+    var _downwardAPI: Indirect<DownwardAPIVolumeSource>?
 
     public init(name: String) { self.name = name }
+
+    enum CodingKeys: String, CodingKey {
+        case name, _hostPath = "hostPath", _emptyDir = "emptyDir", _secret = "secret", _configMap = "configMap", _persistentVolumeClaim = "persistentVolumeClaim", _projected = "projected", _downwardAPI = "downwardAPI"
+    }
 }
 
 public struct HostPathVolumeSource: Codable, Sendable, Hashable {
@@ -564,8 +648,16 @@ public struct PodCondition: Codable, Sendable, Hashable {
 
 public struct ContainerStatus: Codable, Sendable, Hashable {
     public var name: String
-    public var state: ContainerState?
-    public var lastState: ContainerState?
+    public var state: ContainerState? {
+        get { _state?.value }
+        set { _state = newValue.map { Indirect($0) } }
+    }
+    var _state: Indirect<ContainerState>?
+    public var lastState: ContainerState? {
+        get { _lastState?.value }
+        set { _lastState = newValue.map { Indirect($0) } }
+    }
+    var _lastState: Indirect<ContainerState>?
     public var ready: Bool
     public var restartCount: Int32
     public var image: String
@@ -580,6 +672,10 @@ public struct ContainerStatus: Codable, Sendable, Hashable {
         self.restartCount = restartCount
         self.image = image
         self.imageID = imageID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, _state = "state", _lastState = "lastState", ready, restartCount, image, imageID, containerID, started
     }
 }
 

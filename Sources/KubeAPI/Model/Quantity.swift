@@ -7,16 +7,15 @@ public import Foundation
 public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
     /// The text as given.
     public let text: String
-    /// The exact value.
-    public let decimal: Decimal
+    /// The exact value (computed on use: Decimal arithmetic is slow and most quantities are only carried).
+    public var decimal: Decimal { Quantity.parse(text) ?? 0 }
 
     /// Parses a quantity.
     ///
     /// - Throws: ``KubeAPIError`` (`.invalidQuantity`) when the text is not `<number><suffix>`.
     public init(_ text: String) throws {
-        guard let value = Quantity.parse(text) else { throw KubeAPIError.invalidQuantity(text) }
+        guard Quantity.isWellFormed(text) else { throw KubeAPIError.invalidQuantity(text) }
         self.text = text
-        self.decimal = value
     }
 
     public init(stringLiteral value: String) {
@@ -27,31 +26,29 @@ public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible, Ex
     /// A whole number of units (bytes, cores).
     public init(_ value: Int64) {
         self.text = String(value)
-        self.decimal = Decimal(value)
     }
 
     /// A number of thousandths (millicores): `Quantity(milli: 250)` is `250m`.
     public init(milli value: Int64) {
         self.text = value % 1000 == 0 ? String(value / 1000) : "\(value)m"
-        self.decimal = Decimal(value) / 1000
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Strings first: they are what the API sends, and a failed attempt costs an error value.
         let text: String
-        if let number = try? container.decode(Int64.self) {
-            text = String(number)
-        } else if let number = try? container.decode(Double.self) {
+        if let string = try? container.decode(String.self) {
+            text = string
+        } else if let number = try? container.decode(Int64.self) {
             text = String(number)
         } else {
-            text = try container.decode(String.self)
+            text = String(try container.decode(Double.self))
         }
-        guard let value = Quantity.parse(text) else {
+        guard Quantity.isWellFormed(text) else {
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "quantity \"\(text)\" is not <number><suffix> (e.g. 100m, 1Gi, 2e3)")
         }
         self.text = text
-        self.decimal = value
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -79,6 +76,33 @@ public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible, Ex
 
     private static let binarySuffixes: [String: Int] = ["Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60]
     private static let decimalSuffixes: [String: Int] = ["n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18]
+
+    /// The grammar check alone, without Decimal arithmetic: `[+-]digits[.digits]` then a known suffix.
+    static func isWellFormed(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes -> Bool in
+            var index = 0
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            var digits = 0
+            var sawPoint = false
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte >= 48, byte <= 57 {
+                    digits += 1
+                } else if byte == UInt8(ascii: "."), !sawPoint {
+                    sawPoint = true
+                } else {
+                    break
+                }
+                index += 1
+            }
+            guard digits > 0 else { return false }
+            let suffix = String(decoding: UnsafeBufferPointer(rebasing: bytes[index...]), as: UTF8.self)
+            if binarySuffixes[suffix] != nil || decimalSuffixes[suffix] != nil { return true }
+            if suffix.first == "e" || suffix.first == "E", let exponent = Int(suffix.dropFirst()), abs(exponent) <= 30 { return true }
+            return false
+        }
+    }
 
     /// The exact value of `text`, or nil when it is not a quantity.
     static func parse(_ text: String) -> Decimal? {

@@ -260,7 +260,10 @@ final class VolumeManager: Sendable {
 
     /// Mount points at or under `prefix`, deepest first.
     static func mounts(under prefix: String) -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
+        // Read to the end: /proc files report size 0, and String(contentsOfFile:) returns only their first page
+        // (about 4 KB, some 50 mounts), which a node with many pods outgrows.
+        guard let data = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mounts")).readToEnd() else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
         return text.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             guard fields.count > 1 else { return nil }

@@ -42,6 +42,33 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("root-dir"), help: ArgumentHelp("Folder for the agent's state. (default: /var/lib/node-agent)", valueName: "dir"))
     var rootDir: String?
 
+    @Option(name: .customLong("node-labels"), help: ArgumentHelp("Labels to register the node with, e.g. pool=blue,zone=a.", valueName: "list"))
+    var nodeLabels: String?
+
+    @Option(name: .customLong("register-with-taints"), help: ArgumentHelp("Taints to register the node with, e.g. dedicated=infra:NoSchedule.", valueName: "list"))
+    var registerWithTaints: String?
+
+    @Option(name: .customLong("register-node"), help: ArgumentHelp("Register the node with the apiserver. (default: true)", valueName: "bool"))
+    var registerNode: String?
+
+    @Option(name: .customLong("max-pods"), help: ArgumentHelp("Pods this node can run. (default: 110)", valueName: "n"))
+    var maxPods: String?
+
+    @Option(name: .customLong("node-status-update-frequency"), help: ArgumentHelp("How often node status is computed; posted when changed or every 5m. (default: 10s)", valueName: "duration"))
+    var nodeStatusUpdateFrequency: String?
+
+    @Option(name: .customLong("node-lease-duration-seconds"), help: ArgumentHelp("leaseDurationSeconds of the node Lease, renewed every quarter of it. (default: 40)", valueName: "n"))
+    var nodeLeaseDurationSeconds: String?
+
+    @Option(name: .customLong("system-reserved"), help: ArgumentHelp("Resources reserved for the system, e.g. cpu=100m,memory=256Mi.", valueName: "list"))
+    var systemReserved: String?
+
+    @Option(name: .customLong("kube-reserved"), help: ArgumentHelp("Resources reserved for Kubernetes daemons, e.g. cpu=100m,memory=256Mi.", valueName: "list"))
+    var kubeReserved: String?
+
+    @Option(name: .customLong("eviction-hard"), help: ArgumentHelp("Hard eviction thresholds. (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%)", valueName: "list"))
+    var evictionHard: String?
+
     @Option(name: .customLong("proxy-mode"), help: ArgumentHelp("ipvs or iptables. ipvs falls back to iptables when the kernel has no ip_vs. (default: ipvs)", valueName: "mode"))
     var proxyMode: String?
 
@@ -129,6 +156,10 @@ struct RunCommand: AsyncParsableCommand {
         [
             ("components", components), ("kubeconfig", kubeconfig), ("hostname-override", hostnameOverride),
             ("node-ip", nodeIP), ("pod-manifest-path", podManifestPath), ("root-dir", rootDir),
+            ("node-labels", nodeLabels), ("register-with-taints", registerWithTaints), ("register-node", registerNode),
+            ("max-pods", maxPods), ("node-status-update-frequency", nodeStatusUpdateFrequency),
+            ("node-lease-duration-seconds", nodeLeaseDurationSeconds), ("system-reserved", systemReserved),
+            ("kube-reserved", kubeReserved), ("eviction-hard", evictionHard),
             ("proxy-mode", proxyMode), ("ipvs-scheduler", ipvsScheduler), ("ipvs-sync-period", ipvsSyncPeriod),
             ("ipvs-min-sync-period", ipvsMinSyncPeriod), ("iptables-sync-period", iptablesSyncPeriod),
             ("iptables-min-sync-period", iptablesMinSyncPeriod), ("cluster-cidr", clusterCIDR),
@@ -169,13 +200,14 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = makeLogger("agent")
         var agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
-        var kubeClient: KubeClient?
-        if settings.components.contains(.kubelet) {
-            let client = try KubeletComponent.loadClient(settings: settings, logger: makeLogger("kubeapi"))
-            kubeClient = client
-            agent.componentServices += KubeletComponent(
-                settings: settings, nodeName: agent.nodeName, makeLogger: makeLogger, registry: agent.registry, client: client
-            ).makeServices()
+        agent.hardExitDeadline = .seconds(8)
+        do {
+            agent.kubeClient = try KubeClientFactory.make(settings: settings, logger: makeLogger("kubeapi"))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if agent.kubeClient == nil {
+            logger.info("no kubeconfig found: the kubelet runs standalone on --pod-manifest-path, without node registration or heartbeats")
         }
         logger.info(
             "starting node-agent",
@@ -184,13 +216,13 @@ struct RunCommand: AsyncParsableCommand {
                 "components": "\(settings.components.sorted().map(\.rawValue).joined(separator: ","))",
             ]
         )
-        defer { logger.info("node-agent stopped") }
         do {
             try await agent.makeServiceGroup().run()
         } catch {
-            try? await kubeClient?.shutdown()
+            try? await agent.kubeClient?.shutdown()
             throw error
         }
-        try? await kubeClient?.shutdown()
+        try? await agent.kubeClient?.shutdown()
+        logger.info("node-agent stopped")
     }
 }

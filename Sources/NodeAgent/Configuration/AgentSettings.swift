@@ -1,5 +1,8 @@
 import CRI
+import Foundation
 import IPVS
+import KubeAPI
+import Kubelet
 import Logging
 import Proxy
 
@@ -23,6 +26,18 @@ struct AgentSettings: Sendable, Equatable {
     var nodeIPs: [String] = []
     var podManifestPath: String? = nil
     var rootDirectory = "/var/lib/node-agent"
+
+    // Node registration and heartbeats (kubelet)
+    var nodeLabels: [String: String] = [:]
+    var registerWithTaints: [Taint] = []
+    var registerNode = true
+    var maxPods = 110
+    var nodeStatusUpdateFrequency: Duration = .seconds(10)
+    var nodeLeaseDurationSeconds = 40
+    /// `--system-reserved` and `--kube-reserved`, kept apart so each flag can be given alone.
+    var systemReserved: [String: Decimal] = [:]
+    var kubeReserved: [String: Decimal] = [:]
+    var evictionHard = EvictionThresholds()
 
     // kube-proxy
     var proxyMode: ProxyMode = .ipvs

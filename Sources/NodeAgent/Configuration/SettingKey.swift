@@ -1,6 +1,8 @@
 import CRI
 import Foundation
 import IPVS
+import KubeAPI
+import Kubelet
 import Logging
 import Proxy
 
@@ -59,6 +61,48 @@ struct SettingKey: Sendable {
         },
         path("pod-manifest-path") { $0.podManifestPath = $1 },
         path("root-dir") { $0.rootDirectory = $1 },
+        list("node-labels", expected: "key=value pairs separated by commas, e.g. pool=blue,zone=a") { settings, items in
+            var labels: [String: String] = [:]
+            for item in items {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                guard parts.count == 2, LabelText.isValidKey(parts[0]), LabelText.isValidValue(parts[1]) else { return false }
+                labels[parts[0]] = parts[1]
+            }
+            settings.nodeLabels = labels
+            return true
+        },
+        list("register-with-taints", expected: "key[=value]:Effect pairs separated by commas, Effect one of NoSchedule, PreferNoSchedule, NoExecute") { settings, items in
+            var taints: [Taint] = []
+            for item in items {
+                guard let colon = item.lastIndex(of: ":") else { return false }
+                let effect = String(item[item.index(after: colon)...])
+                let keyValue = item[..<colon].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                guard ["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(effect), LabelText.isValidKey(keyValue[0]),
+                    keyValue.count == 1 || LabelText.isValidValue(keyValue[1])
+                else { return false }
+                taints.append(Taint(key: keyValue[0], value: keyValue.count == 2 ? keyValue[1] : nil, effect: effect))
+            }
+            settings.registerWithTaints = taints
+            return true
+        },
+        SettingKey(name: "register-node") { settings, value in
+            guard let flag = Bool(value.lowercased()) else { return .failure(Refusal(expected: "true or false")) }
+            settings.registerNode = flag
+            return .success(())
+        },
+        integer("max-pods", range: 1...10_000) { $0.maxPods = $1 },
+        duration("node-status-update-frequency", positive: true) { $0.nodeStatusUpdateFrequency = $1 },
+        integer("node-lease-duration-seconds", range: 1...3600) { $0.nodeLeaseDurationSeconds = $1 },
+        reservation("system-reserved") { $0.systemReserved = $1 },
+        reservation("kube-reserved") { $0.kubeReserved = $1 },
+        SettingKey(name: "eviction-hard") { settings, value in
+            do {
+                settings.evictionHard = try EvictionThresholds(parsing: value)
+                return .success(())
+            } catch {
+                return .failure(Refusal(expected: "signal<quantity or signal<percent% pairs, e.g. memory.available<100Mi,nodefs.available<10%"))
+            }
+        },
         choice("proxy-mode", ProxyMode.self) { $0.proxyMode = $1 },
         choice("ipvs-scheduler", Scheduler.self) { $0.ipvsScheduler = $1 },
         duration("ipvs-sync-period", positive: true) { $0.ipvsSyncPeriod = $1 },
@@ -190,6 +234,36 @@ struct SettingKey: Sendable {
         }
     }
 
+    private static func integer(
+        _ name: String, range: ClosedRange<Int>, _ set: @escaping @Sendable (inout AgentSettings, Int) -> Void
+    ) -> SettingKey {
+        SettingKey(name: name) { settings, value in
+            guard let number = Int(value), range.contains(number) else {
+                return .failure(Refusal(expected: "a whole number from \(range.lowerBound) to \(range.upperBound)"))
+            }
+            set(&settings, number)
+            return .success(())
+        }
+    }
+
+    /// `cpu=100m,memory=100Mi,ephemeral-storage=1Gi,pid=1000` as amounts (cores, bytes, count).
+    private static func reservation(
+        _ name: String, _ set: @escaping @Sendable (inout AgentSettings, [String: Decimal]) -> Void
+    ) -> SettingKey {
+        list(name, expected: "resource=quantity pairs for cpu, memory, ephemeral-storage, pid, e.g. cpu=100m,memory=256Mi") { settings, items in
+            var amounts: [String: Decimal] = [:]
+            for item in items {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, ["cpu", "memory", "ephemeral-storage", "pid"].contains(parts[0]),
+                    let quantity = try? Quantity(parts[1]), quantity.decimal >= 0
+                else { return false }
+                amounts[parts[0]] = quantity.decimal
+            }
+            set(&settings, amounts)
+            return true
+        }
+    }
+
     private static func bind(
         _ name: String, optional: Bool, _ set: @escaping @Sendable (inout AgentSettings, BindAddress?) -> Void
     ) -> SettingKey {
@@ -226,6 +300,27 @@ enum ByteSize {
             return number.multipliedReportingOverflow(by: factor).overflow ? nil : number * factor
         }
         return Int(text).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+
+/// Kubernetes label syntax: `[prefix/]name` with a DNS-subdomain prefix and a 63-character name.
+enum LabelText {
+    static func isValidKey(_ key: String) -> Bool {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let name = parts.last, isValidValue(String(name)), !name.isEmpty else { return false }
+        if parts.count == 2 {
+            let prefix = parts[0]
+            guard !prefix.isEmpty, prefix.count <= 253,
+                prefix.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." }) else { return false }
+        }
+        return true
+    }
+
+    /// Empty, or up to 63 of `[A-Za-z0-9-_.]` starting and ending alphanumeric.
+    static func isValidValue(_ value: String) -> Bool {
+        guard value.count <= 63, value.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_.".contains($0) }) else { return false }
+        guard let first = value.first, let last = value.last else { return true }
+        return first.isLetter || first.isNumber ? last.isLetter || last.isNumber : false
     }
 }
 

@@ -1,5 +1,7 @@
 import Foundation
+import CRI
 import Hummingbird
+import KubeAPI
 import Kubelet
 import Logging
 import NIOCore
@@ -11,10 +13,10 @@ import UnixSignals
 /// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
 ///
 /// SIGTERM and SIGINT start a graceful shutdown bounded by ``gracefulShutdownLimit``; services still running
-/// after it are cancelled, and after ``cancellationLimit`` more the process gives up on them.
+/// after it are cancelled. The daemon (not tests) also sets ``hardExitDeadline``: if the process has not ended that
+/// long after shutdown began, it logs what happened and exits with status 1 rather than hang.
 struct Agent: Sendable {
     static let gracefulShutdownLimit: Duration = .seconds(3)
-    static let cancellationLimit: Duration = .seconds(1)
 
     var settings: AgentSettings
     /// Makes the logger of one component (`status`, `kubelet`, `proxy`, ...); the label is the component.
@@ -22,10 +24,12 @@ struct Agent: Sendable {
     var metrics: PrometheusCollectorRegistry
     var notifier: SystemdNotifier
     var registry = HealthRegistry()
+    /// The apiserver client; nil when the node runs standalone (no kubeconfig).
+    var kubeClient: KubeClient? = nil
     var startTime = Date()
 
-    /// The components' services (the kubelet's, the proxy's), run after the status server.
-    var componentServices: [any Service] = []
+    /// How long after shutdown begins the process exits regardless; nil (tests) never exits the process.
+    var hardExitDeadline: Duration? = nil
 
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
     var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
@@ -77,9 +81,25 @@ struct Agent: Sendable {
                 )
             )
         }
-        services.append(contentsOf: componentServices)
-        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
+        if settings.components.contains(.kubelet) {
+            // One runtime for the node's Ready condition and the pods.
+            let runtime = makeRuntime()
+            if let kubeClient {
+                let heartbeat = HeartbeatComponent(
+                    settings: settings, nodeName: nodeName, client: kubeClient, runtime: runtime, makeLogger: makeLogger)
+                heartbeat.register(in: registry)
+                services += heartbeat.services
+            }
+            services += KubeletComponent(settings: settings, nodeName: nodeName, makeLogger: makeLogger, registry: registry, client: kubeClient)
+                .makeServices(runtime: runtime)
+        }
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, hardExitDeadline: hardExitDeadline, logger: makeLogger("systemd")))
         return services
+    }
+
+    /// The container runtime over containerd's CLI, as the settings configure it (``KubeletComponent/runtimeConfiguration(settings:)``).
+    func makeRuntime() -> CLIContainerRuntime {
+        CLIContainerRuntime(configuration: KubeletComponent.runtimeConfiguration(settings: settings), logger: makeLogger("cri"))
     }
 
     /// The group that runs every service until one of `signals` (SIGTERM and SIGINT for the daemon) or until
@@ -91,7 +111,6 @@ struct Agent: Sendable {
             logger: makeLogger("agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
-        configuration.maximumCancellationDuration = Self.cancellationLimit
         return ServiceGroup(configuration: configuration)
     }
 }
@@ -101,6 +120,7 @@ struct Agent: Sendable {
 struct SystemdLifecycleService: Service {
     var notifier: SystemdNotifier
     var registry: HealthRegistry
+    var hardExitDeadline: Duration?
     var logger: Logger
 
     func run() async throws {
@@ -124,6 +144,7 @@ struct SystemdLifecycleService: Service {
             group.addTask {
                 try? await gracefulShutdown()
                 logger.info("graceful shutdown started")
+                if let deadline = hardExitDeadline { Self.exitAfter(deadline, logger: logger) }
                 do {
                     try notifier.stopping(status: "shutting down")
                 } catch {
@@ -134,5 +155,18 @@ struct SystemdLifecycleService: Service {
             _ = await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Exits the process with status 1 after `deadline`, on a thread of its own so a starved or wedged task pool
+    /// cannot hold it up.
+    static func exitAfter(_ deadline: Duration, logger: Logger) {
+        let (seconds, attoseconds) = deadline.components
+        let interval = Double(seconds) + Double(attoseconds) / 1e18
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: interval)
+            logger.error("shutdown did not finish in time; exiting", metadata: ["deadline": "\(deadline)"])
+            exit(1)
+        }
+        thread.start()
     }
 }

@@ -13,30 +13,11 @@ struct KubeletComponent {
     var nodeName: String
     var makeLogger: @Sendable (String) -> Logger
     var registry: HealthRegistry
-    /// The API server; nil runs the kubelet standalone on `--pod-manifest-path`.
+    /// The API server (``KubeClientFactory``); nil runs the kubelet standalone on `--pod-manifest-path`.
     var client: (any KubeClientProtocol)?
 
-    /// The API client from `--kubeconfig`, `KUBECONFIG` or `~/.kube/config` (or the in-cluster account); nil when
-    /// none exists, which runs the kubelet standalone.
-    /// - Throws: a `KubeAPIError` naming the file and field when a kubeconfig exists but is broken, or when
-    ///   `--kubeconfig` names a missing file.
-    static func loadClient(settings: AgentSettings, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws
-        -> KubeClient?
-    {
-        let candidates = KubeconfigLocator.candidates(explicit: settings.kubeconfig, environment: environment)
-        let exists = candidates.contains { FileManager.default.fileExists(atPath: $0) }
-        let inCluster = environment["KUBERNETES_SERVICE_HOST"] != nil && environment["KUBERNETES_SERVICE_PORT"] != nil
-        guard settings.kubeconfig != nil || exists || inCluster else {
-            logger.info("no kubeconfig found: the kubelet runs standalone on --pod-manifest-path")
-            return nil
-        }
-        let configuration = try Kubeconfig.load(explicitPath: settings.kubeconfig, environment: environment)
-        logger.info("API server", metadata: ["server": "\(configuration.server)", "source": "\(configuration.source)"])
-        return try KubeClient(configuration: configuration, logger: logger)
-    }
-
     /// The runtime's settings from the daemon's.
-    func runtimeConfiguration() -> CLIRuntimeConfiguration {
+    static func runtimeConfiguration(settings: AgentSettings) -> CLIRuntimeConfiguration {
         var configuration = CLIRuntimeConfiguration()
         configuration.cli = settings.runtimeCLI
         configuration.endpoint = settings.containerRuntimeEndpoint
@@ -60,15 +41,15 @@ struct KubeletComponent {
     /// The kubelet's settings from the daemon's.
     func kubeletConfiguration() -> KubeletConfiguration {
         var configuration = KubeletConfiguration(
-            nodeName: nodeName, nodeIPs: settings.nodeIPs.isEmpty ? NodeAddress.detect() : settings.nodeIPs, rootDirectory: settings.rootDirectory,
+            nodeName: nodeName, nodeIPs: settings.nodeIPs.isEmpty ? NodeAddresses.detect() : settings.nodeIPs, rootDirectory: settings.rootDirectory,
             podManifestPath: settings.podManifestPath.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         configuration.probeNetworkNamespace = settings.cniPluginNetns
         return configuration
     }
 
-    /// Builds the runtime and the kubelet, registers their checks and status section, and returns their services.
-    func makeServices() -> [any Service] {
-        let runtime = CLIContainerRuntime(configuration: runtimeConfiguration(), logger: makeLogger("cri"))
+    /// Builds the kubelet over `runtime` (``Agent/makeRuntime()``, shared with the heartbeat), registers their checks
+    /// and status section, and returns the runtime monitor and the kubelet's services.
+    func makeServices(runtime: CLIContainerRuntime) -> [any Service] {
         let kubelet = Kubelet(configuration: kubeletConfiguration(), runtime: runtime, client: client, logger: makeLogger("kubelet"))
         registry.register(
             ClosureHealthCheck(name: "container-runtime", component: "kubelet", kinds: .readiness) {

@@ -30,10 +30,16 @@ struct DoubleResponder: HTTPResponder {
             return Self.json(200, Catalog.apiGroupList())
         case "/version", "/version/":
             return Self.json(200, Catalog.version)
+        case "/openapi/v3", "/openapi/v3/":
+            return Self.json(200, OpenAPIV3.root())
         case "/healthz", "/livez", "/readyz":
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
         default:
             break
+        }
+        if segments.count >= 4, segments[0] == "openapi", segments[1] == "v3" {
+            if let document = OpenAPIV3.document(segments.dropFirst(2).joined(separator: "/")) { return Self.json(200, document) }
+            return Self.notFound(path)
         }
         if segments.count == 2, segments[0] == "api" {
             if let list = Catalog.resourceList(group: "", version: segments[1]) { return Self.json(200, list) }
@@ -104,15 +110,29 @@ struct DoubleResponder: HTTPResponder {
             switch verb {
             case "LIST":
                 let limit = query["limit"].flatMap { Int($0) }
-                return Self.json(
-                    200,
-                    try store.list(
-                        resource, namespace: namespace, labelSelector: query["labelSelector"], fieldSelector: query["fieldSelector"], limit: limit,
-                        continueToken: query["continue"]))
+                let list = try store.list(
+                    resource, namespace: namespace, labelSelector: query["labelSelector"], fieldSelector: query["fieldSelector"], limit: limit,
+                    continueToken: query["continue"])
+                if TablePrinter.wantsTable(request.headers[.accept]) {
+                    return Self.json(
+                        200,
+                        TablePrinter.table(
+                            plural: resource.type.plural, objects: list["items"]?.arrayValue ?? [],
+                            resourceVersion: list[path: ["metadata", "resourceVersion"]]?.stringValue))
+                }
+                return Self.json(200, list)
             case "WATCH":
-                return try watch(double: double, resource: resource, namespace: namespace, query: query)
+                return try watch(
+                    double: double, resource: resource, namespace: namespace, query: query, table: TablePrinter.wantsTable(request.headers[.accept]))
             case "GET":
-                return Self.json(200, try store.get(resource, namespace: namespace, name: name!))
+                let object = try store.get(resource, namespace: namespace, name: name!)
+                if TablePrinter.wantsTable(request.headers[.accept]) {
+                    return Self.json(
+                        200,
+                        TablePrinter.table(
+                            plural: resource.type.plural, objects: [object], resourceVersion: object[path: ["metadata", "resourceVersion"]]?.stringValue))
+                }
+                return Self.json(200, object)
             case "CREATE":
                 let body = try await Self.body(&request)
                 return Self.json(201, try store.create(resource, namespace: namespace, body: body))
@@ -146,7 +166,7 @@ struct DoubleResponder: HTTPResponder {
         }
     }
 
-    private func watch(double: APIServerDouble, resource: ServedResource, namespace: String?, query: [String: String]) throws -> Response {
+    private func watch(double: APIServerDouble, resource: ServedResource, namespace: String?, query: [String: String], table: Bool) throws -> Response {
         if double.isStopping { throw APIFailure(503, "ServiceUnavailable", "the server is shutting down") }
         let bookmarks = query["allowWatchBookmarks"] == "true"
         let store = double.store
@@ -184,9 +204,12 @@ struct DoubleResponder: HTTPResponder {
                         }
                     }
                 }
+                // kubectl's table output asks for each event's object as a one-row Table.
+                let plural = resource.type.plural
+                let convert: (ByteBuffer) -> ByteBuffer = table ? { TablePrinter.tableFrame($0, plural: plural) } : { $0 }
                 do {
-                    for frame in initial { try await writer.write(frame) }
-                    for await frame in stream { try await writer.write(frame) }
+                    for frame in initial { try await writer.write(convert(frame)) }
+                    for await frame in stream { try await writer.write(convert(frame)) }
                 } catch {
                     // The client went away.
                 }

@@ -29,6 +29,13 @@ public actor FakeContainerRuntime: ContainerRuntime {
     private let now: @Sendable () -> Date
     /// Containers that exit by themselves when stopped with TERM (others need the grace to pass: they get 137).
     private var ignoresTerm: Set<String> = []
+    /// What ``runtimeStatus()`` answers; tests change it to take the runtime or the network down.
+    public var status = RuntimeStatus(version: "containerd://1.6.20-fake")
+
+    /// Sets what ``runtimeStatus()`` answers.
+    public func setStatus(_ status: RuntimeStatus) { self.status = status }
+
+    public func runtimeStatus() async -> RuntimeStatus { status }
 
     /// - Parameter now: the clock used for created/started/finished times (inject a fixed one for determinism).
     public init(now: @escaping @Sendable () -> Date = { Date() }) {

@@ -17,6 +17,7 @@ public enum SystemTests {
     public struct Unmet: Error, CustomStringConvertible {
         public var what: String
         public var description: String { what }
+        public init(what: String) { self.what = what }
     }
 
     /// The repository's root folder, found from this source file's location.

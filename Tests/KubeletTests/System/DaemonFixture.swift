@@ -89,9 +89,8 @@ final class DaemonFixture: @unchecked Sendable {
         if manifests { arguments += ["--pod-manifest-path", self.manifests] }
         arguments += extra
         FileManager.default.createFile(atPath: logFile, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
+        // Dies with the test process (setpriv --pdeathsig; setpriv execs, so the PID is the daemon's).
+        let process = Process.boundToTestProcess(Self.binary, arguments)
         process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
@@ -191,7 +190,9 @@ final class DaemonFixture: @unchecked Sendable {
             }
         }
         for name in podNetworkNamespaces() { _ = try? Command.output(["ip", "netns", "delete", name]) }
-        if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
+        // readToEnd: String(contentsOfFile:) returns only the first page of a /proc file.
+        if let data = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mounts")).readToEnd() {
+            let mounts = String(decoding: data, as: UTF8.self)
             for line in mounts.split(separator: "\n") {
                 let fields = line.split(separator: " ")
                 if fields.count > 1, fields[1].hasPrefix(root) { _ = try? Command.output(["umount", "-l", String(fields[1])]) }
