@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "NodeAgentTesting",
             dependencies: [
-                "KubeAPI", "CRI", "IPVS", "Iptables",
+                "KubeAPI", "CRI", "IPVS", "Iptables", "Kubelet",
                 .product(name: "Logging", package: "swift-log"),
                 // The API server double (APIServer/): HTTP(S) with a generated CA.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -208,7 +208,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KubeletTests",
-            dependencies: ["Kubelet", "NodeAgentTesting"],
+            dependencies: [
+                "Kubelet", "NodeAgentTesting", "KubeAPI", "CRI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -251,6 +255,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ProxyBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "KubeletBench",
+            dependencies: ["KubeAPI", "NodeAgentTesting", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/KubeletBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(

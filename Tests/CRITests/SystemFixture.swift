@@ -122,7 +122,9 @@ final class SystemFixture: @unchecked Sendable {
             }
         }
         for name in Self.podNetworkNamespaces() { _ = try? Command.output(["ip", "netns", "delete", name]) }
-        if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
+        // readToEnd: String(contentsOfFile:) returns only the first page of a /proc file.
+        if let data = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mounts")).readToEnd() {
+            let mounts = String(decoding: data, as: UTF8.self)
             for line in mounts.split(separator: "\n") {
                 let fields = line.split(separator: " ")
                 if fields.count > 1, fields[1].hasPrefix(root) { _ = try? Command.output(["umount", "-l", String(fields[1])]) }

@@ -19,7 +19,9 @@ extension JSONValue {
     /// The kubelet writes pod status this way: only what changed goes over the wire.
     public static func mergePatch(from old: JSONValue, to new: JSONValue) -> JSONValue? {
         guard case .object(let oldMembers) = old, case .object(let newMembers) = new else {
-            return old == new ? nil : new
+            // Not `old == new ? nil : new`: JSONValue is ExpressibleByNilLiteral, so that `nil` would be `.null`.
+            if old == new { return nil }
+            return new
         }
         var patch: [String: JSONValue] = [:]
         for (key, newValue) in newMembers {

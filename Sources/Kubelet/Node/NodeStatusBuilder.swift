@@ -89,9 +89,31 @@ public struct NodeStatusBuilder: Sendable {
 /// The node's addresses: `--node-ip`, else the address of the interface holding the default route; plus Hostname.
 public enum NodeAddresses {
     public static func resolve(nodeIPs: [String], hostname: String, root: String = "/") -> [NodeAddress] {
-        var ips = nodeIPs
-        if ips.isEmpty, let detected = defaultRouteAddress(root: root) { ips = [detected] }
+        let ips = nodeIPs.isEmpty ? detect(root: root) : nodeIPs
         return ips.map { NodeAddress(type: "InternalIP", address: $0) } + [NodeAddress(type: "Hostname", address: hostname)]
+    }
+
+    /// The node's IP when `--node-ip` is not given, as the kubelet picks it: the IPv4 address of the interface
+    /// holding the default route, else the first non-loopback IPv4 address; empty when there is none.
+    /// The Node's InternalIP and the pods' hostIP both come from here.
+    public static func detect(root: String = "/") -> [String] {
+        if let address = defaultRouteAddress(root: root) { return [address] }
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
+                var inAddress = pointer.pointee.sin_addr
+                _ = inet_ntop(AF_INET, &inAddress, &buffer, socklen_t(buffer.count))
+            }
+            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !text.isEmpty, !text.hasPrefix("127.") { return [text] }
+        }
+        return []
     }
 
     /// The IPv4 address of the interface named by the default route in /proc/net/route.

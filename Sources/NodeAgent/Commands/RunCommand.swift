@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KubeAPI
 import Logging
 import Metrics
 import Prometheus
@@ -128,6 +129,39 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("cni-bin-dir"), help: ArgumentHelp("CNI plugin binaries. (default: /opt/cni/bin)", valueName: "dir"))
     var cniBinDir: String?
 
+    @Option(name: .customLong("runtime-cli"), help: ArgumentHelp("Client that drives containerd: ctr or nerdctl. (default: ctr, nerdctl when only it is installed)", valueName: "name"))
+    var runtimeCLI: String?
+
+    @Option(name: .customLong("runtime-request-timeout"), help: ArgumentHelp("Limit on every container runtime and CNI call. (default: 2m)", valueName: "duration"))
+    var runtimeRequestTimeout: String?
+
+    @Option(name: .customLong("cluster-dns"), help: ArgumentHelp("DNS server IP(s) for pods with dnsPolicy ClusterFirst, comma-separated. (default: none: the node's resolv.conf)", valueName: "ips"))
+    var clusterDNS: String?
+
+    @Option(name: .customLong("cluster-domain"), help: ArgumentHelp("The cluster's DNS domain, searched by pods. (default: cluster.local)", valueName: "domain"))
+    var clusterDomain: String?
+
+    @Option(name: .customLong("serialize-image-pulls"), help: ArgumentHelp("Pull one image at a time. (default: true)", valueName: "bool"))
+    var serializeImagePulls: String?
+
+    @Option(name: .customLong("max-parallel-image-pulls"), help: ArgumentHelp("Concurrent pulls when --serialize-image-pulls=false. (default: 5)", valueName: "count"))
+    var maxParallelImagePulls: String?
+
+    @Option(name: .customLong("container-log-max-size"), help: ArgumentHelp("Size at which a container log file is rotated. (default: 10Mi)", valueName: "size"))
+    var containerLogMaxSize: String?
+
+    @Option(name: .customLong("container-log-max-files"), help: ArgumentHelp("Log files kept per container, the live one included. (default: 5)", valueName: "count"))
+    var containerLogMaxFiles: String?
+
+    @Option(name: .customLong("cni-plugin-netns"), help: ArgumentHelp("Testing only: run CNI plugins, probes and hooks inside this network namespace.", valueName: "name", visibility: .hidden))
+    var cniPluginNetns: String?
+
+    @Option(name: .customLong("runtime-id-prefix"), help: ArgumentHelp("Testing only: prefix of sandbox and container IDs. (default: na-)", valueName: "prefix", visibility: .hidden))
+    var runtimeIDPrefix: String?
+
+    @Option(name: .customLong("pod-logs-dir"), help: ArgumentHelp("Testing only: folder for container logs. (default: /var/log/pods)", valueName: "dir", visibility: .hidden))
+    var podLogsDir: String?
+
     @Option(name: .customLong("v"), help: ArgumentHelp("Log verbosity as klog counts it: 0-3 info, 4-5 debug, 6+ trace. (default: 0)", valueName: "level"))
     var verbosity: String?
 
@@ -159,7 +193,11 @@ struct RunCommand: AsyncParsableCommand {
             ("proxy-healthz-bind-address", proxyHealthzBindAddress),
             ("healthz-bind-address", healthzBindAddress), ("metrics-bind-address", metricsBindAddress),
             ("container-runtime-endpoint", containerRuntimeEndpoint), ("cni-conf-dir", cniConfDir),
-            ("cni-bin-dir", cniBinDir), ("v", verbosity), ("log-level", logLevel),
+            ("cni-bin-dir", cniBinDir), ("runtime-cli", runtimeCLI), ("runtime-request-timeout", runtimeRequestTimeout),
+            ("cluster-dns", clusterDNS), ("cluster-domain", clusterDomain), ("serialize-image-pulls", serializeImagePulls),
+            ("max-parallel-image-pulls", maxParallelImagePulls), ("container-log-max-size", containerLogMaxSize),
+            ("container-log-max-files", containerLogMaxFiles), ("cni-plugin-netns", cniPluginNetns), ("runtime-id-prefix", runtimeIDPrefix),
+            ("pod-logs-dir", podLogsDir), ("v", verbosity), ("log-level", logLevel),
         ]
     }
 
@@ -198,7 +236,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if agent.kubeClient == nil {
-            logger.info("no kubeconfig: running standalone, without node registration or heartbeats")
+            logger.info("no kubeconfig found: the kubelet runs standalone on --pod-manifest-path, without node registration or heartbeats")
         }
         logger.info(
             "starting node-agent",

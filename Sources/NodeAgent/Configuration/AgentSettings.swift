@@ -68,6 +68,22 @@ struct AgentSettings: Sendable, Equatable {
     var cniConfDir = "/etc/cni/net.d"
     var cniBinDir = "/opt/cni/bin"
 
+    // Kubelet: runtime client, pod DNS, container logs (see KubeletComponent)
+    var runtimeCLI: RuntimeCLIKind? = nil
+    var runtimeRequestTimeout: Duration = .seconds(120)
+    var clusterDNS: [String] = []
+    var clusterDomain = "cluster.local"
+    var serializeImagePulls = true
+    var maxParallelImagePulls = 5
+    var containerLogMaxSize = 10 * 1024 * 1024
+    var containerLogMaxFiles = 5
+    /// Testing only: the network namespace CNI plugins, probes and hooks run in (an isolated node namespace).
+    var cniPluginNetns: String? = nil
+    /// Testing only: the prefix of sandbox/container IDs, so a test daemon never touches another's objects.
+    var runtimeIDPrefix = "na-"
+    /// Testing only: where container logs go instead of /var/log/pods.
+    var podLogsDir = "/var/log/pods"
+
     // Logging
     var verbosity = 0
     var logLevel: Logger.Level? = nil

@@ -153,6 +153,54 @@ struct SettingKey: Sendable {
         },
         path("cni-conf-dir") { $0.cniConfDir = $1 },
         path("cni-bin-dir") { $0.cniBinDir = $1 },
+        choice("runtime-cli", RuntimeCLIKind.self) { $0.runtimeCLI = $1 },
+        duration("runtime-request-timeout", positive: true) { $0.runtimeRequestTimeout = $1 },
+        list("cluster-dns", expected: "one or more IP addresses separated by commas, e.g. 10.96.0.10") { settings, items in
+            guard items.allSatisfy(IPAddressText.isValid) else { return false }
+            settings.clusterDNS = items
+            return true
+        },
+        SettingKey(name: "cluster-domain") { settings, value in
+            let labels = value.split(separator: ".", omittingEmptySubsequences: false)
+            guard !value.isEmpty, labels.allSatisfy({ !$0.isEmpty && $0.count <= 63 && $0.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") } })
+            else { return .failure(Refusal(expected: "a DNS domain such as cluster.local")) }
+            settings.clusterDomain = value
+            return .success(())
+        },
+        SettingKey(name: "serialize-image-pulls") { settings, value in
+            guard let flag = Bool(value.lowercased()) else { return .failure(Refusal(expected: "true or false")) }
+            settings.serializeImagePulls = flag
+            return .success(())
+        },
+        SettingKey(name: "max-parallel-image-pulls") { settings, value in
+            guard let count = Int(value), count >= 1 else { return .failure(Refusal(expected: "a whole number of at least 1")) }
+            settings.maxParallelImagePulls = count
+            return .success(())
+        },
+        SettingKey(name: "container-log-max-size") { settings, value in
+            guard let bytes = ByteSize.parse(value), bytes >= 1024 else { return .failure(Refusal(expected: "a size of at least 1Ki, such as 10Mi or 500Ki")) }
+            settings.containerLogMaxSize = bytes
+            return .success(())
+        },
+        SettingKey(name: "container-log-max-files") { settings, value in
+            guard let count = Int(value), count >= 2 else { return .failure(Refusal(expected: "a whole number of at least 2")) }
+            settings.containerLogMaxFiles = count
+            return .success(())
+        },
+        SettingKey(name: "cni-plugin-netns") { settings, value in
+            guard !value.isEmpty, !value.contains("/"), value != ".", value != ".." else {
+                return .failure(Refusal(expected: "the name of a network namespace under /var/run/netns (testing only)"))
+            }
+            settings.cniPluginNetns = value
+            return .success(())
+        },
+        SettingKey(name: "runtime-id-prefix") { settings, value in
+            guard (2...20).contains(value.count), value.last == "-", value.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") })
+            else { return .failure(Refusal(expected: "2 to 20 lowercase letters, digits or '-', ending in '-' (testing only)")) }
+            settings.runtimeIDPrefix = value
+            return .success(())
+        },
+        path("pod-logs-dir") { $0.podLogsDir = $1 },
         SettingKey(name: "v") { settings, value in
             guard let level = Int(value), (0...10).contains(level) else {
                 return .failure(Refusal(expected: "a verbosity from 0 to 10"))
@@ -268,6 +316,18 @@ struct SettingKey: Sendable {
             guard !items.isEmpty, set(&settings, items) else { return .failure(Refusal(expected: expected)) }
             return .success(())
         }
+    }
+}
+
+/// Sizes written as the kubelet writes them: `10Mi`, `500Ki`, `1Gi`, `1048576`.
+enum ByteSize {
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("K", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let number = Int(text.dropLast(suffix.count)), number >= 0 else { return nil }
+            return number.multipliedReportingOverflow(by: factor).overflow ? nil : number * factor
+        }
+        return Int(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
 

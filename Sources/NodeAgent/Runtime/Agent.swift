@@ -87,11 +87,17 @@ struct Agent: Sendable {
                 )
             )
         }
-        if settings.components.contains(.kubelet), let kubeClient {
-            let heartbeat = HeartbeatComponent(
-                settings: settings, nodeName: nodeName, client: kubeClient, runtime: makeRuntime(), makeLogger: makeLogger)
-            heartbeat.register(in: registry)
-            services += heartbeat.services
+        if settings.components.contains(.kubelet) {
+            // One runtime for the node's Ready condition and the pods.
+            let runtime = makeRuntime()
+            if let kubeClient {
+                let heartbeat = HeartbeatComponent(
+                    settings: settings, nodeName: nodeName, client: kubeClient, runtime: runtime, makeLogger: makeLogger)
+                heartbeat.register(in: registry)
+                services += heartbeat.services
+            }
+            services += KubeletComponent(settings: settings, nodeName: nodeName, makeLogger: makeLogger, registry: registry, client: kubeClient)
+                .makeServices(runtime: runtime)
         }
         if settings.components.contains(.proxy) {
             let proxy = ProxyComponent(
@@ -104,12 +110,9 @@ struct Agent: Sendable {
         return services
     }
 
-    /// The container runtime over containerd's CLI, as the settings configure it.
+    /// The container runtime over containerd's CLI, as the settings configure it (``KubeletComponent/runtimeConfiguration(settings:)``).
     func makeRuntime() -> CLIContainerRuntime {
-        var configuration = CLIRuntimeConfiguration()
-        configuration.endpoint = settings.containerRuntimeEndpoint
-        configuration.cniConfDirectory = settings.cniConfDir
-        return CLIContainerRuntime(configuration: configuration, logger: makeLogger("cri"))
+        CLIContainerRuntime(configuration: KubeletComponent.runtimeConfiguration(settings: settings), logger: makeLogger("cri"))
     }
 
     /// The group that runs every service until one of `signals` (SIGTERM and SIGINT for the daemon) or until

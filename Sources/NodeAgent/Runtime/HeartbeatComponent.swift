@@ -84,6 +84,7 @@ enum KubeClientFactory {
         let inCluster = environment["KUBERNETES_SERVICE_HOST"] != nil && environment["KUBERNETES_SERVICE_PORT"] != nil
         guard settings.kubeconfig != nil || anyFile || inCluster else { return nil }
         let configuration = try Kubeconfig.load(explicitPath: settings.kubeconfig, environment: environment)
+        logger.info("API server", metadata: ["server": "\(configuration.server)", "source": "\(configuration.source)"])
         return try KubeClient(configuration: configuration, logger: logger)
     }
 }

@@ -29,6 +29,7 @@ struct StatusServer: Sendable {
         router.get("readyz") { request, _ in await self.health(.readiness, name: "readyz", verbose: request.uri.queryParameters["verbose"] != nil) }
         router.get("metrics") { _, _ in self.metricsResponse() }
         router.get("status") { _, _ in try await self.statusResponse() }
+        router.get("pods") { _, _ in try await self.sectionResponse("pods") }
         return router
     }
 
@@ -98,6 +99,18 @@ struct StatusServer: Sendable {
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: data))
         )
+    }
+
+    /// One `/status` section on its own (`/pods`); 404 when no component reports it.
+    private func sectionResponse(_ key: String) async throws -> Response {
+        guard let reporter = registry.reporters.first(where: { $0.statusKey == key }) else {
+            return Self.text("no \(key) section: the component is not running\n", status: .notFound)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(await reporter.statusSnapshot())
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private static func text(_ body: String, status: HTTPResponse.Status) -> Response {
