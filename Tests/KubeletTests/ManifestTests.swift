@@ -105,6 +105,17 @@ struct ManifestTests {
         #expect(mount?.field == "spec.containers[0].volumeMounts[0].name")
     }
 
+    @Test("a file may hold several documents; the proxy's Services and EndpointSlices in it are skipped, other kinds refused")
+    func documents() throws {
+        let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {clusterIP: 10.96.0.80, ports: [{port: 80}]}\n"
+        let slice = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1}\naddressType: IPv4\nendpoints: []\n"
+        let pods = try PodManifest.decode(Data((Self.web + "\n---\n" + service + "---\n" + slice).utf8), path: "/m/web.yaml")
+        #expect(pods.count == 1)
+        #expect(try PodManifest.decode(Data(service.utf8), path: "/m/svc.yaml").isEmpty)
+        let mixed = refusal(Self.web + "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+        #expect(mixed?.field == "documents[1].kind")
+    }
+
     @Test("a folder scan skips dot-files, reports bad files and keeps the good ones")
     func scan() throws {
         let directory = NSTemporaryDirectory() + "nakubelet-manifests-\(UUID().uuidString.prefix(8))"

@@ -2,6 +2,7 @@ import Foundation
 import IPVS
 import Iptables
 import KubeAPI
+import Kubelet
 import Logging
 import NodeAgentTesting
 import Prometheus
@@ -243,4 +244,36 @@ private func eventually(timeout: Duration = .seconds(20), _ what: String, _ cond
     }
     Issue.record("timed out waiting for \(what)")
     throw CancellationError()
+}
+
+@Suite("standalone Services: the kubelet's pods as local endpoints")
+struct KubeletLocalPodsTests {
+    static func pod(ready: Bool, ips: [String], deleting: Bool = false, phase: String = "Running") -> (DesiredPod, PodStatus) {
+        var pod = Pod(metadata: ObjectMeta(name: "web-0", namespace: "shop"))
+        pod.metadata.labels = ["app": "web"]
+        if deleting { pod.metadata.deletionTimestamp = KubeTime(Date(timeIntervalSince1970: 1_700_000_000)) }
+        var container = Container(name: "httpd", image: "local/busybox:latest")
+        container.ports = [ContainerPort(name: "http", containerPort: 8080), ContainerPort(containerPort: 53, protocol: "UDP")]
+        pod.spec = PodSpec(containers: [container])
+        var status = PodStatus(phase: phase)
+        status.podIPs = ips.map(IPAddressEntry.init)
+        status.podIP = ips.first
+        status.conditions = [PodCondition(type: "Ready", status: ready ? "True" : "False")]
+        return (DesiredPod(pod: pod, source: .file), status)
+    }
+
+    @Test("a pod becomes its name, labels, IPs, Ready condition and container ports")
+    func mapping() {
+        let (desired, status) = Self.pod(ready: true, ips: ["10.88.0.5"])
+        let local = KubeletLocalPods.localPod(desired, status: status)
+        #expect(local == LocalPod(
+            namespace: "shop", name: "web-0", labels: ["app": "web"], ips: ["10.88.0.5"], ready: true, terminating: false,
+            ports: [.init(name: "http", containerPort: 8080, protocol: nil), .init(name: nil, containerPort: 53, protocol: "UDP")]))
+        let (unready, unreadyStatus) = Self.pod(ready: false, ips: [])
+        #expect(KubeletLocalPods.localPod(unready, status: unreadyStatus).ready == false)
+        let (deleting, deletingStatus) = Self.pod(ready: true, ips: ["10.88.0.5"], deleting: true)
+        #expect(KubeletLocalPods.localPod(deleting, status: deletingStatus).terminating)
+        let (failed, failedStatus) = Self.pod(ready: false, ips: ["10.88.0.5"], phase: "Failed")
+        #expect(KubeletLocalPods.localPod(failed, status: failedStatus).terminating)
+    }
 }

@@ -18,15 +18,17 @@ public enum PodManifest {
     public static func decode(_ data: Data, path: String) throws(KubeletError) -> [Pod] {
         let object = "manifest \(path)"
         let text = String(decoding: data, as: UTF8.self)
-        let value: JSONValue
+        var documents: [JSONValue] = []
         do {
             if text.drop(while: \.isWhitespace).first == "{" {
-                value = try JSONValue.parse(Array(data), what: "manifest")
+                documents = [try JSONValue.parse(Array(data), what: "manifest")]
             } else {
-                guard let loaded = try Yams.load(yaml: text, Resolver.default.removing(.timestamp)) else {
-                    throw KubeletError(.invalidPod, object: object, "the file is empty")
+                // `---` separated documents are allowed: the folder also holds standalone Services (the proxy's).
+                let parser = try Parser(yaml: text, resolver: Resolver.default.removing(.timestamp))
+                while let node = try parser.nextRoot() {
+                    documents.append(try jsonValue(Constructor.default.any(from: node), path: ""))
                 }
-                value = try jsonValue(loaded, path: "")
+                guard !documents.isEmpty else { throw KubeletError(.invalidPod, object: object, "the file is empty") }
             }
         } catch let error as KubeletError {
             throw error
@@ -35,23 +37,39 @@ public enum PodManifest {
         } catch {
             throw KubeletError(.invalidPod, object: object, "invalid YAML or JSON: \(error)")
         }
+        var pods: [Pod] = []
+        for (index, value) in documents.enumerated() {
+            let prefix = documents.count > 1 ? "documents[\(index)]." : ""
+            pods += try decodeDocument(value, object: object, prefix: prefix)
+        }
+        return pods
+    }
+
+    /// Kinds the same folder may hold for the proxy's standalone Services: not the kubelet's, and not an error.
+    static let proxyKinds: Set<[String]> = [["v1", "Service"], ["discovery.k8s.io/v1", "EndpointSlice"]]
+
+    private static func decodeDocument(_ value: JSONValue, object: String, prefix: String) throws(KubeletError) -> [Pod] {
         guard case .object = value else { throw KubeletError(.invalidPod, object: object, "the document is not an object") }
         let kind = value["kind"]?.stringValue ?? ""
         let apiVersion = value["apiVersion"]?.stringValue ?? ""
         switch (apiVersion, kind) {
         case ("v1", "Pod"):
-            return [try decodePod(value, object: object, prefix: "")]
+            return [try decodePod(value, object: object, prefix: prefix)]
         case ("v1", "List"), ("v1", "PodList"):
             var pods: [Pod] = []
             for (index, item) in (value["items"]?.arrayValue ?? []).enumerated() {
                 guard item["kind"]?.stringValue == "Pod", item["apiVersion"]?.stringValue == "v1" else {
-                    throw KubeletError(.invalidPod, object: object, field: "items[\(index)]", "only v1 Pods can be static pods")
+                    throw KubeletError(.invalidPod, object: object, field: "\(prefix)items[\(index)]", "only v1 Pods can be static pods")
                 }
-                pods.append(try decodePod(item, object: object, prefix: "items[\(index)]."))
+                pods.append(try decodePod(item, object: object, prefix: "\(prefix)items[\(index)]."))
             }
             return pods
+        case _ where proxyKinds.contains([apiVersion, kind]):
+            return []
         default:
-            throw KubeletError(.invalidPod, object: object, field: "kind", "expected apiVersion v1 and kind Pod (or List), got \"\(apiVersion)\" \"\(kind)\"")
+            throw KubeletError(
+                .invalidPod, object: object, field: prefix + "kind",
+                "expected apiVersion v1 and kind Pod (or List), got \"\(apiVersion)\" \"\(kind)\"")
         }
     }
 

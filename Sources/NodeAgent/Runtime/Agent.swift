@@ -30,7 +30,8 @@ struct Agent: Sendable {
     /// The IPVS proxier (`--proxy-mode=ipvs`, ``IPVSProxierFactory/daemon(_:)`` in `node-agent run`); nil (tests)
     /// makes ipvs mode fall back to iptables, saying so.
     var ipvsProxierFactory: IPVSProxierFactory? = nil
-    /// This node's pods for standalone Services' endpoints (the kubelet's); nil: only hand-written EndpointSlices.
+    /// This node's pods for standalone Services' endpoints; nil takes the kubelet's when it runs, else only
+    /// hand-written EndpointSlices count.
     var localPodSource: (any LocalPodSource)? = nil
     var startTime = Date()
 
@@ -87,6 +88,7 @@ struct Agent: Sendable {
                 )
             )
         }
+        var localPods = localPodSource
         if settings.components.contains(.kubelet) {
             // One runtime for the node's Ready condition and the pods.
             let runtime = makeRuntime()
@@ -96,12 +98,15 @@ struct Agent: Sendable {
                 heartbeat.register(in: registry)
                 services += heartbeat.services
             }
-            services += KubeletComponent(settings: settings, nodeName: nodeName, makeLogger: makeLogger, registry: registry, client: kubeClient)
-                .makeServices(runtime: runtime)
+            let kubelet = KubeletComponent(settings: settings, nodeName: nodeName, makeLogger: makeLogger, registry: registry, client: kubeClient)
+                .make(runtime: runtime)
+            services += kubelet.services
+            if localPods == nil { localPods = KubeletLocalPods(statusManager: kubelet.kubelet.statusManager) }
         }
         if settings.components.contains(.proxy) {
+            // Standalone Services with a selector take their endpoints from this node's pods (the kubelet's).
             let proxy = ProxyComponent(
-                settings: settings, nodeName: nodeName, client: kubeClient, ipvsFactory: ipvsProxierFactory, localPods: localPodSource,
+                settings: settings, nodeName: nodeName, client: kubeClient, ipvsFactory: ipvsProxierFactory, localPods: localPods,
                 makeLogger: makeLogger)
             proxy.register(in: registry)
             services += proxy.services

@@ -49,7 +49,8 @@ struct KubeletComponent {
 
     /// Builds the kubelet over `runtime` (``Agent/makeRuntime()``, shared with the heartbeat), registers their checks
     /// and status section, and returns the runtime monitor and the kubelet's services.
-    func makeServices(runtime: CLIContainerRuntime) -> [any Service] {
+    /// The kubelet and its services; `kubelet.statusManager` feeds standalone Services (``KubeletLocalPods``).
+    func make(runtime: CLIContainerRuntime) -> (kubelet: Kubelet, services: [any Service]) {
         let kubelet = Kubelet(configuration: kubeletConfiguration(), runtime: runtime, client: client, logger: makeLogger("kubelet"))
         registry.register(
             ClosureHealthCheck(name: "container-runtime", component: "kubelet", kinds: .readiness) {
@@ -61,7 +62,7 @@ struct KubeletComponent {
                 kubelet.currentHealth.sourcesReady ? .healthy : .failing("the pod sources have not been read yet")
             })
         registry.register(PodsSection(kubelet: kubelet))
-        return [RuntimeMonitor(runtime: runtime)] + kubelet.services
+        return (kubelet, [RuntimeMonitor(runtime: runtime)] + kubelet.services)
     }
 }
 
