@@ -28,6 +28,7 @@ final class DaemonFixture: @unchecked Sendable {
     private(set) var daemon: Process?
     private(set) var healthPort = 0
     private var logIndex = 0
+    private var daemonInNodeNamespace = false
 
     var logFile: String { "\(root)/agent-\(logIndex).log" }
     var manifests: String { root + "/manifests" }
@@ -78,10 +79,16 @@ final class DaemonFixture: @unchecked Sendable {
     /// - Parameters:
     ///   - manifests: give `--pod-manifest-path` (the fixture's folder).
     ///   - api: give the kubeconfig of the double (when there is one); false runs standalone.
-    func startDaemon(manifests: Bool = false, api: Bool = true, extra: [String] = []) async throws {
+    ///   - components: `--components`; with the proxy the daemon must run inside the node namespace.
+    ///   - inNodeNamespace: run the daemon itself in the node namespace (`nsenter --net`, no new mount namespace,
+    ///     so containerd still sees the sandboxes' mounts): its nf_tables rules and status server are there.
+    func startDaemon(
+        manifests: Bool = false, api: Bool = true, components: String = "kubelet", inNodeNamespace: Bool = false, extra: [String] = []
+    ) async throws {
         logIndex += 1
+        daemonInNodeNamespace = inNodeNamespace
         var arguments = [
-            "run", "--components", "kubelet", "--hostname-override", nodeName, "--node-ip", Self.nodeIP, "--root-dir", root + "/state",
+            "run", "--components", components, "--hostname-override", nodeName, "--node-ip", Self.nodeIP, "--root-dir", root + "/state",
             "--runtime-id-prefix", prefix, "--pod-logs-dir", root + "/logs", "--cni-conf-dir", root + "/cni", "--cni-plugin-netns", node.name,
             "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--v", "4",
         ]
@@ -90,7 +97,10 @@ final class DaemonFixture: @unchecked Sendable {
         arguments += extra
         FileManager.default.createFile(atPath: logFile, contents: nil)
         // Dies with the test process (setpriv --pdeathsig; setpriv execs, so the PID is the daemon's).
-        let process = Process.boundToTestProcess(Self.binary, arguments)
+        let process =
+            inNodeNamespace
+            ? Process.boundToTestProcess("/usr/bin/nsenter", ["--net=\(node.path)", "--", Self.binary] + arguments)
+            : Process.boundToTestProcess(Self.binary, arguments)
         process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
@@ -149,7 +159,8 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// `GET /pods` of the daemon.
     func podsEndpoint() throws -> [String: Any] {
-        let text = try Command.run(["curl", "-s", "-m", "5", "http://127.0.0.1:\(healthPort)/pods"])
+        let curl = ["curl", "-s", "-m", "5", "http://127.0.0.1:\(healthPort)/pods"]
+        let text = daemonInNodeNamespace ? try node.output(curl).stdout : try Command.run(curl)
         return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 

@@ -550,4 +550,46 @@ struct KubeletEndToEndTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("standalone, kubelet and proxy together: the examples/ web pod answers through its Service's cluster IP; without the pod the Service refuses at once")
+    func standaloneService() async throws {
+        let fixture = try await DaemonFixture(tag: "e9", api: false)
+        do {
+            for file in ["web.yaml", "web-service.yaml"] {
+                let example = SystemTests.repositoryRoot.appendingPathComponent("examples/\(file)").path
+                try FileManager.default.copyItem(atPath: example, toPath: fixture.manifests + "/" + file)
+            }
+            let name = "web-\(fixture.nodeName)"
+            // The whole daemon runs in the node namespace (no route off the machine): the proxy's nf_tables table is
+            // there, and so are the pods' bridge and the Service's cluster IP.
+            try await fixture.startDaemon(manifests: true, api: false, components: "kubelet,proxy", inNodeNamespace: true)
+            var podIP = ""
+            try await fixture.eventually(60, "the static pod Running and ready in /pods") {
+                let pods = try fixture.podsEndpoint()["pods"] as? [[String: Any]] ?? []
+                guard let pod = pods.first(where: { $0["name"] as? String == name }), pod["phase"] as? String == "Running", pod["ready"] as? Bool == true
+                else { return false }
+                podIP = pod["podIP"] as? String ?? ""
+                return true
+            }
+            // A node has a route for the service range (usually its default route); this one has no default route
+            // on purpose, so the range goes to the pods' bridge, inside the namespace.
+            try fixture.node.run(["ip", "route", "replace", "10.96.0.0/12", "dev", "nakbe9"])
+            let expected = "hello from \(name) (\(podIP)) on node \(fixture.nodeName)\n"
+            try await fixture.eventually(30, "the Service's cluster IP answering from the pod") {
+                try fixture.curlFromNode("http://10.96.0.80/").stdout == expected
+            }
+            #expect(!fixture.log().contains("expected apiVersion v1 and kind Pod"), "the kubelet must not refuse the Service manifest")
+
+            // The pod goes: the Service has no endpoint left and refuses new connections at once.
+            try FileManager.default.removeItem(atPath: fixture.manifests + "/web.yaml")
+            try await fixture.eventually(60, "the Service refusing without its pod") {
+                let answer = try fixture.curlFromNode("http://10.96.0.80/")
+                return answer.status == 7  // curl: connection refused
+            }
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
 }
