@@ -22,14 +22,12 @@ struct HeartbeatE2ETests {
         let node = "na-hb-e2e"
 
         let socket = try NotifySocket()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeAgentTestingPaths.binary)
-        process.arguments = [
+        let process = Process.boundToTestProcess(NodeAgentTestingPaths.binary, [
             "run", "--components", "kubelet", "--kubeconfig", kubeconfig, "--hostname-override", node,
             "--node-lease-duration-seconds", "4", "--node-status-update-frequency", "1s", "--root-dir", folder.path,
             "--cni-conf-dir", folder.appendingPathComponent("net.d").path,
             "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "",
-        ]
+        ])
         process.environment = ["NOTIFY_SOCKET": socket.path, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         let log = folder.appendingPathComponent("agent.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -82,12 +82,9 @@ struct SystemdTests {
         let binary = SystemTests.productsDirectory.appendingPathComponent("node-agent").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the node-agent product first: \(binary)")
         let socket = try NotifySocket()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
         // The kubelet half only: the proxy half would program this host's nf_tables (its own tests run it in a namespace).
-        process.arguments = [
-            "run", "--components", "kubelet", "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--hostname-override", "test-node",
-        ]
+        let process = Process.boundToTestProcess(
+            binary, ["run", "--components", "kubelet", "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--hostname-override", "test-node"])
         process.environment = ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"]
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -15,10 +15,9 @@ enum ProxyProcesses {
     }
 
     /// Starts `arguments` (through `/usr/bin/env`), stdout and stderr appended to `log`, or discarded without one.
+    /// Backends, the API server double and the proxy die with the test process, even when it is killed.
     static func start(_ arguments: [String], log: URL? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        let process = Process.boundToTestProcess("/usr/bin/env", arguments)
         process.standardInput = FileHandle.nullDevice
         if let log {
             if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }

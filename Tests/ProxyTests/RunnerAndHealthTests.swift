@@ -63,6 +63,27 @@ struct BoundedFrequencyRunnerTests {
         }
         #expect(runs.withLock { $0 } >= 2)
     }
+
+    @Test("a request that must wait for the minimum interval still runs once the interval has passed")
+    func requestWithinMinimumInterval() async throws {
+        let runs = Mutex(0)
+        let runner = BoundedFrequencyRunner(name: "test", minInterval: .seconds(1), maxInterval: .seconds(3600)) {
+            runs.withLock { $0 += 1 }
+        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], logger: .init(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for _ in 0..<500 where runs.withLock({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            // Two requests inside the minimum interval: the first cancels a sleeper, the second must still run.
+            runner.requestSync()
+            try await Task.sleep(for: .milliseconds(50))
+            runner.requestSync()
+            for _ in 0..<1000 where runs.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(runs.withLock { $0 } >= 2, "a request waiting for the minimum interval never ran")
+    }
 }
 
 @Suite("Proxy health")

@@ -183,6 +183,38 @@ public final class KubeClient: KubeClientProtocol {
         try await send(verb: method, method: HTTPMethod(rawValue: method), path: path, query: query, body: body, contentType: contentType)
     }
 
+    /// `GET /version`: the server's `gitVersion` and the time its `Date` header says the request was served
+    /// (for checking clock skew), plus when the request was sent and answered by our clock.
+    ///
+    /// - Throws: ``KubeAPIError`` when the server cannot be reached or refuses.
+    public func serverVersion() async throws -> (gitVersion: String?, serverDate: Date?, sent: Date, received: Date) {
+        let sent = Date()
+        let timeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout.components.seconds) * 1_000_000_000)
+        let response = try await execute(verb: "GET", method: .GET, path: "/version", query: [], timeout: timeout)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            throw KubeAPIError.transport(verb: "GET", path: "/version", underlying: error)
+        }
+        let received = Date()
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw KubeAPIError.api(verb: "GET", path: "/version", status: Self.status(from: buffer, response: response))
+        }
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+        let date = response.headers.first(name: "Date").flatMap(Self.httpDate)
+        return (object?["gitVersion"] as? String, date, sent, received)
+    }
+
+    /// Parses an HTTP-date (`Fri, 27 Nov 2026 09:04:16 GMT`).
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+
     // MARK: Transport
 
     private func namespaceFor<T: KubeResource>(_ type: T.Type, _ namespace: String?) throws -> String? {

@@ -1,10 +1,11 @@
 import ArgumentParser
 import CRI
 import Foundation
+import Kubelet
 import Proxy
 
 /// `node-agent preflight`: check (and with `--fix`, prepare) the host for a worker node.
-struct PreflightCommand: ParsableCommand {
+struct PreflightCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "preflight",
         abstract: "Check the host for a worker node, item by item; with --fix, make it right and persistent.",
@@ -45,6 +46,12 @@ struct PreflightCommand: ParsableCommand {
     @Option(name: .customLong("cni-bin-dir"), help: "CNI plugin binaries.")
     var cniBinDir = "/opt/cni/bin"
 
+    @Option(help: ArgumentHelp("Also check this kubeconfig: readable, server reachable, client certificate, access to the Node, clock skew.", valueName: "file"))
+    var kubeconfig: String?
+
+    @Option(name: .customLong("hostname-override"), help: ArgumentHelp("The node name whose access is checked.", valueName: "name"))
+    var hostnameOverride: String?
+
     func validate() throws {
         guard ProxyMode(rawValue: proxyMode) != nil else {
             throw ValidationError("invalid value \"\(proxyMode)\" for proxy-mode: expected one of ipvs, iptables")
@@ -55,14 +62,17 @@ struct PreflightCommand: ParsableCommand {
         if fixSwap && !fix { throw ValidationError("--fix-swap needs --fix") }
     }
 
-    func run() throws {
+    func run() async throws {
         var options = Preflight.Options()
         options.proxyMode = ProxyMode(rawValue: proxyMode)!
         options.runtimeEndpoint = RuntimeEndpoint(parsing: containerRuntimeEndpoint)!
         options.cniConfDir = cniConfDir
         options.cniBinDir = cniBinDir
         options.fixSwap = fixSwap
-        let report = Preflight(host: .real(root: root), options: options).run(fix: fix)
+        var report = Preflight(host: .real(root: root), options: options).run(fix: fix)
+        if let kubeconfig {
+            report.results += await KubeconfigPreflight(path: kubeconfig, nodeName: NodeName.resolve(override: hostnameOverride)).check()
+        }
         switch output {
         case .text:
             print(report.text(), terminator: "")

@@ -191,6 +191,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = makeLogger("agent")
         var agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
         agent.ipvsProxierFactory = .daemon(settings)
+        agent.hardExitDeadline = .seconds(8)
         do {
             agent.kubeClient = try KubeClientFactory.make(settings: settings, logger: makeLogger("kubeapi"))
         } catch {

@@ -14,10 +14,10 @@ import UnixSignals
 /// The running daemon: builds every service from the settings and runs them in one `ServiceGroup`.
 ///
 /// SIGTERM and SIGINT start a graceful shutdown bounded by ``gracefulShutdownLimit``; services still running
-/// after it are cancelled, and after ``cancellationLimit`` more the process gives up on them.
+/// after it are cancelled. The daemon (not tests) also sets ``hardExitDeadline``: if the process has not ended that
+/// long after shutdown began, it logs what happened and exits with status 1 rather than hang.
 struct Agent: Sendable {
     static let gracefulShutdownLimit: Duration = .seconds(3)
-    static let cancellationLimit: Duration = .seconds(1)
 
     var settings: AgentSettings
     /// Makes the logger of one component (`status`, `kubelet`, `proxy`, ...); the label is the component.
@@ -33,6 +33,9 @@ struct Agent: Sendable {
     /// This node's pods for standalone Services' endpoints (the kubelet's); nil: only hand-written EndpointSlices.
     var localPodSource: (any LocalPodSource)? = nil
     var startTime = Date()
+
+    /// How long after shutdown begins the process exits regardless; nil (tests) never exits the process.
+    var hardExitDeadline: Duration? = nil
 
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
     var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
@@ -97,7 +100,7 @@ struct Agent: Sendable {
             proxy.register(in: registry)
             services += proxy.services
         }
-        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, logger: makeLogger("systemd")))
+        services.append(SystemdLifecycleService(notifier: notifier, registry: registry, hardExitDeadline: hardExitDeadline, logger: makeLogger("systemd")))
         return services
     }
 
@@ -118,7 +121,6 @@ struct Agent: Sendable {
             logger: makeLogger("agent")
         )
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
-        configuration.maximumCancellationDuration = Self.cancellationLimit
         return ServiceGroup(configuration: configuration)
     }
 }
@@ -128,6 +130,7 @@ struct Agent: Sendable {
 struct SystemdLifecycleService: Service {
     var notifier: SystemdNotifier
     var registry: HealthRegistry
+    var hardExitDeadline: Duration?
     var logger: Logger
 
     func run() async throws {
@@ -151,6 +154,7 @@ struct SystemdLifecycleService: Service {
             group.addTask {
                 try? await gracefulShutdown()
                 logger.info("graceful shutdown started")
+                if let deadline = hardExitDeadline { Self.exitAfter(deadline, logger: logger) }
                 do {
                     try notifier.stopping(status: "shutting down")
                 } catch {
@@ -161,5 +165,18 @@ struct SystemdLifecycleService: Service {
             _ = await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Exits the process with status 1 after `deadline`, on a thread of its own so a starved or wedged task pool
+    /// cannot hold it up.
+    static func exitAfter(_ deadline: Duration, logger: Logger) {
+        let (seconds, attoseconds) = deadline.components
+        let interval = Double(seconds) + Double(attoseconds) / 1e18
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: interval)
+            logger.error("shutdown did not finish in time; exiting", metadata: ["deadline": "\(deadline)"])
+            exit(1)
+        }
+        thread.start()
     }
 }

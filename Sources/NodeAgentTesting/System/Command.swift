@@ -62,3 +62,14 @@ public enum Command {
         return result.stdout
     }
 }
+
+extension Process {
+    /// A process for `executable` that the kernel kills (SIGKILL) if the test process dies first, so a crashed
+    /// test run never leaves a daemon behind holding ports or output pipes (through util-linux's `setpriv`).
+    public static func boundToTestProcess(_ executable: String, _ arguments: [String]) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
+        return process
+    }
+}

@@ -38,28 +38,26 @@ public final class BoundedFrequencyRunner: Service, Sendable {
     public func run() async throws {
         let clock = ContinuousClock()
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var iterator = wakes.makeAsyncIterator()
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let action = state.withLock { $0.next(now: clock.now) }
-                    switch action {
-                    case .run:
-                        state.withLock { $0.started(at: clock.now) }
-                        await body()
-                    case .sleep(let deadline):
-                        // Wake at the deadline or at the next request, whichever comes first.
-                        // Only a sleeper that reached its deadline wakes the loop: one cancelled by a request must
-                        // not leave a wake behind, or the next wait returns at once, its sleeper is cancelled and
-                        // wakes in turn, and the loop spins on the cooperative pool (a full CPU, and on a one-CPU
-                        // machine every other task of the process starved until the deadline).
-                        group.addTask { [wake] in
-                            guard (try? await clock.sleep(until: deadline)) != nil else { return }
-                            wake.yield()
-                        }
-                        _ = await iterator.next()
-                        group.cancelAll()
-                        while await group.next() != nil {}
+            var iterator = wakes.makeAsyncIterator()
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let action = state.withLock { $0.next(now: clock.now) }
+                switch action {
+                case .run:
+                    state.withLock { $0.started(at: clock.now) }
+                    await body()
+                case .sleep(let deadline):
+                    // Wake at the deadline or at the next request, whichever comes first. Only a sleeper that
+                    // reached its deadline wakes the loop: one cancelled by a request must not leave a wake behind,
+                    // or the next wait would return at once and the loop spin. Each sleeper is its own task: a task
+                    // group, once cancelled, would create every later sleeper cancelled, and the loop would then
+                    // sleep until the next request however close the deadline.
+                    let sleeper = Task { [wake] in
+                        guard (try? await clock.sleep(until: deadline)) != nil else { return }
+                        wake.yield()
                     }
+                    _ = await iterator.next()
+                    sleeper.cancel()
+                    await sleeper.value
                 }
             }
         } onGracefulShutdown: { [wake] in
