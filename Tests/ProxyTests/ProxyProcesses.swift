@@ -3,7 +3,7 @@ import NodeAgentTesting
 import Proxy
 
 /// Pieces shared by the tests that run a proxy as a process inside a node namespace: the host's data-path bed
-/// (``DataPathTestBed``) and the IPVS guest's drivers (``DaemonProxyDriver``, ``HarnessProxyDriver``).
+/// (``DataPathTestBed``) and the IPVS guest's ``DaemonProxyDriver``.
 enum ProxyProcesses {
     /// The path of the built product `name` (next to the test bundle; the guest sees the same path read-only).
     static func product(_ name: String) throws -> String {
