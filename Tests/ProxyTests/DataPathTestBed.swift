@@ -30,12 +30,9 @@ enum ProxySource: Sendable, CustomStringConvertible {
 ///   service CIDR 10.96.0.0/16 is routed onto the bridge so that locally generated connections have a path.
 /// - Backends are namespaces on the bridge running `busybox httpd` (answering their own name) or the harness's
 ///   UDP echo; the client is another namespace.
-/// - With ``ProxySource/daemon(_:)``, the API server double (the `apiserver-double` executable, HTTPS with client
-///   certificates) runs **inside the node namespace** on its loopback, and so do the daemon and every `kubectl`:
-///   the node namespace has no route off the machine (and must not get one), so the double cannot stay on the
-///   host's loopback; inside, the daemon reaches it at 127.0.0.1 exactly as a kubelet reaches a local apiserver.
-///   The daemon's status (10248), metrics (10249) and proxy health (10256) ports are the defaults, free in a
-///   fresh namespace. The Node `node-a` is created first with InternalIP 10.250.0.1: NodePorts open there.
+/// - With ``ProxySource/daemon(_:)``, the API server double runs inside the node namespace
+///   (``NamespacedAPIServer``), and so do the daemon and every `kubectl`. The daemon's status (10248), metrics
+///   (10249) and proxy health (10256) ports are the defaults, free in a fresh namespace. The Node `node-a` is created first with InternalIP 10.250.0.1: NodePorts open there.
 /// - With ``ProxySource/standalone``, the daemon runs with no kubeconfig and reads the manifest folder.
 /// - With ``ProxySource/harness``, the `ProxyHarness` executable reads JSON objects from a folder.
 final class DataPathTestBed: @unchecked Sendable {
@@ -48,9 +45,8 @@ final class DataPathTestBed: @unchecked Sendable {
     private(set) var backends: [String: (namespace: NetworkNamespace, ip: String)] = [:]
     private var processes: [Process] = []
     private(set) var proxy: Process?
-    private var apiserver: Process?
+    private let apiserver: NamespacedAPIServer
     private var proxyLog: URL
-    private var kubeconfig: URL
 
     static let nodeIP = "10.250.0.1"
     static let nodeName = "node-a"
@@ -70,59 +66,30 @@ final class DataPathTestBed: @unchecked Sendable {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("naproxyw-\(id)")
         manifests = scratch.appendingPathComponent("manifests")
         proxyLog = scratch.appendingPathComponent("proxy.log")
-        kubeconfig = scratch.appendingPathComponent("kubeconfig")
+        apiserver = NamespacedAPIServer(in: topology.node, directory: scratch)
         do {
             try topology.node.run(["ip", "route", "add", "10.96.0.0/16", "dev", topology.bridge])
             try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
             client = try topology.addHost("client", address: "10.250.0.100")
-            if case .daemon = source { try startAPIServer() }
+            if case .daemon = source { processes.append(try apiserver.start(nodeName: Self.nodeName, nodeIP: Self.nodeIP)) }
         } catch {
             tearDown()
             throw error
         }
     }
 
-    static func product(_ name: String) throws -> String {
-        let path = SystemTests.productsDirectory.appendingPathComponent(name).path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw TestBedError(what: "\(path) is missing; build with `swift build --build-tests`")
-        }
-        return path
-    }
+    static func product(_ name: String) throws -> String { try ProxyProcesses.product(name) }
 
     var harnessPath: String { SystemTests.productsDirectory.appendingPathComponent("ProxyHarness").path }
 
-    /// Starts the API server double in the node namespace and creates this node's Node object with kubectl.
-    private func startAPIServer() throws {
-        let double = try Self.product("apiserver-double")
-        apiserver = try start(
-            ["ip", "netns", "exec", topology.node.name, double, "--tls", "--client-certs", "--kubeconfig-out", kubeconfig.path],
-            log: scratch.appendingPathComponent("apiserver.log"))
-        try eventually("the API server double answers kubectl", seconds: 30) {
-            try FileManager.default.fileExists(atPath: kubeconfig.path) && kubectlOutput(["get", "namespaces"]).status == 0
-        }
-        try kubectl(
-            ["create", "-f", "-"],
-            input: """
-                {"apiVersion":"v1","kind":"Node","metadata":{"name":"\(Self.nodeName)","labels":{"kubernetes.io/hostname":"\(Self.nodeName)"}},
-                 "status":{"addresses":[{"type":"InternalIP","address":"\(Self.nodeIP)"},{"type":"Hostname","address":"\(Self.nodeName)"}]}}
-                """)
-    }
-
     /// Runs the machine's kubectl inside the node namespace against the double; returns its output.
     func kubectlOutput(_ arguments: [String], input: String? = nil) throws -> Command.Output {
-        try topology.node.output(
-            ["kubectl", "--kubeconfig", kubeconfig.path, "--cache-dir", scratch.appendingPathComponent("kube-cache").path, "--request-timeout=20s"]
-                + arguments, input: input)
+        try apiserver.kubectlOutput(arguments, input: input)
     }
 
     /// Runs kubectl and requires success.
     @discardableResult
-    func kubectl(_ arguments: [String], input: String? = nil) throws -> String {
-        let output = try kubectlOutput(arguments, input: input)
-        guard output.status == 0 else { throw TestBedError(what: "kubectl \(arguments.joined(separator: " ")) failed: \(output.stderr)") }
-        return output.stdout
-    }
+    func kubectl(_ arguments: [String], input: String? = nil) throws -> String { try apiserver.kubectl(arguments, input: input) }
 
     /// Adds backend `name` at `ip` running busybox httpd on 8080, answering `name`.
     func addHTTPBackend(_ name: String, ip: String) throws {
@@ -145,20 +112,7 @@ final class DataPathTestBed: @unchecked Sendable {
 
     @discardableResult
     private func start(_ arguments: [String], log: URL? = nil) throws -> Process {
-        // Backends, the API server double and the daemon die with the test process, even when it is killed.
-        let process = Process.boundToTestProcess("/usr/bin/env", arguments)
-        process.standardInput = FileHandle.nullDevice
-        if let log {
-            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
-            let handle = try FileHandle(forWritingTo: log)
-            handle.seekToEndOfFile()
-            process.standardOutput = handle
-            process.standardError = handle
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
+        let process = try ProxyProcesses.start(arguments, log: log)
         processes.append(process)
         return process
     }
@@ -169,13 +123,9 @@ final class DataPathTestBed: @unchecked Sendable {
         switch source {
         case .daemon(let mode):
             proxy = try start(
-                [
-                    "ip", "netns", "exec", topology.node.name, try Self.product("node-agent"), "run",
-                    "--components", "proxy", "--proxy-mode", mode.rawValue, "--kubeconfig", kubeconfig.path,
-                    "--hostname-override", Self.nodeName, "--cluster-cidr", Self.clusterCIDR,
-                    "--iptables-min-sync-period", "100ms", "--iptables-sync-period", "30s", "--ipvs-min-sync-period", "100ms",
-                    "--root-dir", scratch.appendingPathComponent("root").path, "--v", "4",
-                ],
+                ProxyProcesses.nodeAgentProxy(
+                    in: topology.node, mode: mode, kubeconfig: apiserver.kubeconfig, nodeName: Self.nodeName, clusterCIDR: Self.clusterCIDR,
+                    rootDirectory: scratch.appendingPathComponent("root")),
                 log: proxyLog
             )
         case .standalone:
@@ -206,8 +156,7 @@ final class DataPathTestBed: @unchecked Sendable {
     /// SIGKILLs the proxier (its rules stay in the kernel, as after a crash).
     func killProxy() {
         guard let proxy else { return }
-        kill(proxy.processIdentifier, SIGKILL)
-        proxy.waitUntilExit()
+        ProxyProcesses.kill(proxy)
         self.proxy = nil
     }
 
@@ -215,20 +164,10 @@ final class DataPathTestBed: @unchecked Sendable {
 
     /// Writes `object` (a Service or EndpointSlice): `kubectl apply -f -` for the daemon, a file for the harness.
     func apply(_ object: some Encodable, kind: String, name: String) throws {
-        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(object)) as! [String: Any]
-        json["kind"] = kind
-        json["apiVersion"] = kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
-        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        let data = try ProxyProcesses.manifest(object, kind: kind)
         switch source {
-        case .daemon:
-            try kubectl(["apply", "-f", "-"], input: String(decoding: data, as: UTF8.self))
-        case .harness, .standalone:
-            let temporary = scratch.appendingPathComponent(".\(kind)-\(name).json")
-            try data.write(to: temporary)
-            // rename(2) replaces atomically: the proxier never reads half a file.
-            guard rename(temporary.path, manifests.appendingPathComponent("\(kind)-\(name).json").path) == 0 else {
-                throw TestBedError(what: "cannot write manifest \(kind)/\(name): errno \(errno)")
-            }
+        case .daemon: try apiserver.apply(data)
+        case .harness, .standalone: try ProxyProcesses.write(data, kind: kind, name: name, into: manifests, scratch: scratch)
         }
     }
 
@@ -237,7 +176,7 @@ final class DataPathTestBed: @unchecked Sendable {
 
     func remove(kind: String, name: String) throws {
         switch source {
-        case .daemon: try kubectl(["delete", kind.lowercased(), name, "--wait=false"])
+        case .daemon: try apiserver.delete(kind: kind, name: name)
         case .harness, .standalone: try FileManager.default.removeItem(at: manifests.appendingPathComponent("\(kind)-\(name).json"))
         }
     }
@@ -253,8 +192,7 @@ final class DataPathTestBed: @unchecked Sendable {
 
     /// The daemon's `/status` document (from inside the node namespace).
     func status() throws -> [String: Any] {
-        let output = try topology.node.run(["curl", "-s", "-m", "5", "http://127.0.0.1:10248/status"])
-        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+        try ProxyProcesses.daemonStatus(in: topology.node)
     }
 
     /// `curl -m 3 URL` from `namespace`: the body on success, and curl's exit status (7 refused, 28 timeout).
@@ -292,20 +230,11 @@ final class DataPathTestBed: @unchecked Sendable {
 
     func tearDown() {
         killProxy()
-        for process in processes where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        for process in processes { ProxyProcesses.kill(process) }
         processes.removeAll()
         topology.tearDown()
         try? FileManager.default.removeItem(at: scratch)
     }
 
     deinit { tearDown() }
-}
-
-/// A missing prerequisite or an unmet expectation of the test bed; the message says what.
-struct TestBedError: Error, CustomStringConvertible {
-    var what: String
-    var description: String { what }
 }

@@ -7,10 +7,7 @@ import Testing
 let insideIPVSGuest = ProcessInfo.processInfo.environment["NODE_AGENT_IPVS_GUEST"] == "1"
 
 /// What drives the proxy under test: Services and EndpointSlices in, a process that can be killed and restarted.
-///
-/// ``HarnessProxyDriver`` runs `ProxyHarness --mode ipvs` fed from a folder of JSON objects. The daemon-level e2e
-/// swaps in a driver that runs the API server double plus `node-agent run --proxy-mode=ipvs` and applies objects
-/// with kubectl; the scenarios use only this protocol.
+/// The scenarios use only this protocol; ``DaemonProxyDriver`` is the one they run with.
 protocol IPVSProxyDriver: AnyObject {
     /// Starts the proxy inside the node namespace (again, after ``kill()``).
     func start() throws
@@ -21,81 +18,88 @@ protocol IPVSProxyDriver: AnyObject {
     func delete(service name: String) throws
     /// The proxy's log so far (for failure messages).
     var log: String { get }
-    /// Whether the proxy has completed a sync since its last start (its `/healthz` reports `lastUpdated`).
+    /// Whether the proxy has completed a sync since its last start.
     func hasSynced() throws -> Bool
+    /// With the IPVS proxy stopped, runs the proxy once in iptables mode, which must remove what the IPVS mode
+    /// left (and only that); returns when it has synced, and stops it again.
+    func switchToIPTablesMode() throws
+    /// Stops everything the driver started.
+    func tearDown()
 }
 
-/// `ProxyHarness --mode ipvs` in the node namespace, fed from a folder.
-final class HarnessProxyDriver: IPVSProxyDriver {
+/// The daemon as a kubelet host runs it: the API server double (``NamespacedAPIServer``) and
+/// `node-agent run --components proxy --proxy-mode ipvs --kubeconfig ...` inside the node namespace, Services and
+/// EndpointSlices written with the real kubectl. The Node `node-a` (InternalIP 10.250.0.1, where NodePorts open)
+/// exists before the daemon starts. Everything writable is under `scratch` (/tmp is a tmpfs in the guest; the
+/// binaries come from the host's build folder, shared read-only).
+///
+/// The daemon has no flags for the IPVS graceful-termination bound (900 s) or the drain check interval (2 s); the
+/// scenarios need neither: a drained backend goes well within their waits, and the bound is never reached.
+final class DaemonProxyDriver: IPVSProxyDriver {
+    static let nodeName = "node-a"
     let node: NetworkNamespace
     let scratch: URL
-    let manifests: URL
+    let apiserver: NamespacedAPIServer
     let logFile: URL
-    let extraArguments: [String]
     private var process: Process?
 
-    init(node: NetworkNamespace, scratch: URL, extraArguments: [String]) throws {
+    init(node: NetworkNamespace, scratch: URL) throws {
         self.node = node
         self.scratch = scratch
-        manifests = scratch.appendingPathComponent("manifests")
         logFile = scratch.appendingPathComponent("proxy.log")
-        self.extraArguments = extraArguments
-        try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
+        apiserver = NamespacedAPIServer(in: node, directory: scratch)
+        try apiserver.start(nodeName: Self.nodeName, nodeIP: IPVSGuestTopology.nodeIP)
     }
 
-    var harnessPath: String { IPVSGuestTopology.harnessPath }
+    func start() throws { try start(mode: .ipvs) }
 
-    func start() throws {
-        guard FileManager.default.isExecutableFile(atPath: harnessPath) else {
-            throw GuestFailure("\(harnessPath) is missing; build with `swift build --build-tests`")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            [
-                "ip", "netns", "exec", node.name, harnessPath, "--mode", "ipvs", "--manifests", manifests.path,
-                "--node-name", "node-a", "--node-ip", IPVSGuestTopology.nodeIP, "--cluster-cidr", IPVSGuestTopology.clusterCIDR,
-                "--healthz-bind-address", "127.0.0.1:10256", "--min-sync-period", "0.2", "--sync-period", "30", "--poll-interval", "0.2", "-v",
-            ] + extraArguments
-        if !FileManager.default.fileExists(atPath: logFile.path) { FileManager.default.createFile(atPath: logFile.path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: logFile)
-        handle.seekToEndOfFile()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        self.process = process
+    private func start(mode: ProxyMode) throws {
+        process = try ProxyProcesses.start(
+            ProxyProcesses.nodeAgentProxy(
+                in: node, mode: mode, kubeconfig: apiserver.kubeconfig, nodeName: Self.nodeName, clusterCIDR: IPVSGuestTopology.clusterCIDR,
+                rootDirectory: scratch.appendingPathComponent("root"), minSyncPeriod: "200ms"),
+            log: logFile)
     }
 
     func kill() {
         guard let process else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        ProxyProcesses.kill(process)
         self.process = nil
     }
 
-    private func write(_ object: some Encodable, kind: String, name: String) throws {
-        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(object)) as! [String: Any]
-        json["kind"] = kind
-        json["apiVersion"] = kind == "Service" ? "v1" : "discovery.k8s.io/v1"
-        let temporary = scratch.appendingPathComponent(".\(kind)-\(name).json")
-        try JSONSerialization.data(withJSONObject: json).write(to: temporary)
-        guard rename(temporary.path, manifests.appendingPathComponent("\(kind)-\(name).json").path) == 0 else {
-            throw GuestFailure("cannot write manifest \(kind)/\(name): errno \(errno)")
-        }
-    }
-
-    func apply(_ service: ServiceObject) throws { try write(service, kind: "Service", name: service.metadata.name) }
-    func apply(_ slice: EndpointSliceObject) throws { try write(slice, kind: "EndpointSlice", name: slice.metadata.name) }
-    func delete(service name: String) throws {
-        try FileManager.default.removeItem(at: manifests.appendingPathComponent("Service-\(name).json"))
-    }
+    func apply(_ service: ServiceObject) throws { try apiserver.apply(ProxyProcesses.manifest(service, kind: "Service")) }
+    func apply(_ slice: EndpointSliceObject) throws { try apiserver.apply(ProxyProcesses.manifest(slice, kind: "EndpointSlice")) }
+    func delete(service name: String) throws { try apiserver.delete(kind: "Service", name: name) }
 
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
+    /// The `proxy` section of the daemon's `/status`.
+    func status() throws -> [String: Any] { try ProxyProcesses.daemonStatus(in: node)["proxy"] as? [String: Any] ?? [:] }
+
+    /// The daemon's `/status` has a `proxy.lastSync` (the time of the proxier's last successful sync).
     func hasSynced() throws -> Bool {
-        let output = try node.output(["curl", "-s", "-m", "2", "http://127.0.0.1:10256/healthz"])
-        return output.status == 0 && output.stdout.contains("lastUpdated")
+        guard let lastSync = try status()["lastSync"] else { return false }
+        return !(lastSync is NSNull)
+    }
+
+    func switchToIPTablesMode() throws {
+        kill()
+        try start(mode: .iptables)
+        defer { kill() }
+        var seen: [String: Any] = [:]
+        do {
+            try ProxyProcesses.wait("the daemon in iptables mode synced", seconds: 60) {
+                seen = try status()
+                return try seen["proxyMode"] as? String == "iptables" && hasSynced()
+            }
+        } catch {
+            throw GuestFailure("\(error); last /status proxy: \(seen)")
+        }
+    }
+
+    func tearDown() {
+        kill()
+        apiserver.stop()
     }
 }
 
@@ -121,11 +125,11 @@ final class IPVSGuestTopology {
     let client: NetworkNamespace
     let scratch: URL
     private var servers: [Process] = []
-    let driver: any IPVSProxyDriver
+    private(set) var driver: (any IPVSProxyDriver)!
 
     var node: NetworkNamespace { topology.node }
 
-    init(_ id: String, driverArguments: [String] = []) throws {
+    init(_ id: String) throws {
         guard getuid() == 0 else { throw GuestFailure("the IPVS guest tests run as root inside scripts/ipvs-vm") }
         topology = try NodeTopology(prefix: "naipvsp-\(id)")
         scratch = URL(fileURLWithPath: "/tmp/naipvsp-\(id)")
@@ -133,7 +137,7 @@ final class IPVSGuestTopology {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         client = try topology.addHost("client", address: Self.clientIPs[0])
         for extra in Self.clientIPs.dropFirst() { try client.run(["ip", "addr", "add", "\(extra)/24", "dev", "eth0"]) }
-        driver = try HarnessProxyDriver(node: topology.node, scratch: scratch, extraArguments: driverArguments)
+        driver = try DaemonProxyDriver(node: topology.node, scratch: scratch)
         for name in Self.backendIPs.keys.sorted() {
             let host = try topology.addHost(name, address: Self.backendIPs[name]!)
             let root = scratch.appendingPathComponent("www-\(name)")
@@ -154,13 +158,7 @@ final class IPVSGuestTopology {
 
     @discardableResult
     func spawn(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ProxyProcesses.start(arguments)
         servers.append(process)
         return process
     }
@@ -221,16 +219,13 @@ final class IPVSGuestTopology {
             } catch { lastError = error }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        let tail = driver.log.split(separator: "\n").suffix(20).joined(separator: "\n")
+        let tail = (driver?.log ?? "").split(separator: "\n").suffix(20).joined(separator: "\n")
         throw GuestFailure("not reached within \(seconds) s: \(what())\(lastError.map { " (last error: \($0))" } ?? "")\nproxy log tail:\n\(tail)")
     }
 
     func tearDown() {
-        driver.kill()
-        for process in servers where process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        driver?.tearDown()
+        for process in servers { ProxyProcesses.kill(process) }
         servers.removeAll()
         for namespace in [client, topology.node] { _ = try? Command.output(["sh", "-c", "ip netns pids \(namespace.name) | xargs -r kill -9"]) }
         topology.tearDown()
