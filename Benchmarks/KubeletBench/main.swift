@@ -108,7 +108,7 @@ daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root].mer
 FileManager.default.createFile(atPath: root + "/agent.log", contents: nil)
 daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/agent.log"))
 daemon.standardOutput = FileHandle.nullDevice
-try daemon.run()
+try daemon.runBound()
 
 /// Removes everything the benchmark made.
 func cleanUp() async {

@@ -32,7 +32,7 @@ struct HeartbeatE2ETests {
         let log = folder.appendingPathComponent("agent.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
+        try process.runBound()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         var ready = ""

@@ -87,7 +87,7 @@ struct SystemdTests {
             binary, ["run", "--components", "kubelet", "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "", "--hostname-override", "test-node"])
         process.environment = ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runBound()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         // Watchdog pings may come first; READY=1 must follow once the status server listens.

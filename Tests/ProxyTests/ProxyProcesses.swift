@@ -29,7 +29,7 @@ enum ProxyProcesses {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
         }
-        try process.run()
+        try process.runBound()
         return process
     }
 

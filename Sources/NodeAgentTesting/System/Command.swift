@@ -66,10 +66,53 @@ public enum Command {
 extension Process {
     /// A process for `executable` that the kernel kills (SIGKILL) if the test process dies first, so a crashed
     /// test run never leaves a daemon behind holding ports or output pipes (through util-linux's `setpriv`).
+    /// Start it with ``runBound()``, not `run()`.
     public static func boundToTestProcess(_ executable: String, _ arguments: [String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
         return process
+    }
+
+    /// Starts a process made by ``boundToTestProcess(_:_:)`` from a thread that lives as long as the test process.
+    ///
+    /// The kernel sends the parent-death signal when the *thread* that forked the child ends, not the process:
+    /// started from a pool thread that later retires, the daemon would be killed in the middle of a test.
+    public func runBound() throws {
+        try SpawnerThread.shared.perform { try self.run() }
+    }
+}
+
+/// One thread that never ends, on which bound processes are forked (see ``Foundation/Process/runBound()``).
+private final class SpawnerThread: @unchecked Sendable {
+    static let shared = SpawnerThread()
+    private let lock = NSLock()
+    private var jobs: [() -> Void] = []
+    private let available = DispatchSemaphore(value: 0)
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                available.wait()
+                let job = lock.withLock { jobs.removeFirst() }
+                job()
+            }
+        }
+        thread.name = "bound-process-spawner"
+        thread.start()
+    }
+
+    func perform(_ body: @escaping () throws -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        var failure: (any Error)?
+        lock.withLock {
+            jobs.append {
+                do { try body() } catch { failure = error }
+                done.signal()
+            }
+        }
+        available.signal()
+        done.wait()
+        if let failure { throw failure }
     }
 }

@@ -104,7 +104,7 @@ final class DaemonFixture: @unchecked Sendable {
         process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        try process.run()
+        try process.runBound()
         daemon = process
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
