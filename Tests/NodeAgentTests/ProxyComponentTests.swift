@@ -221,9 +221,17 @@ struct ProxyComponentTests {
         #expect(defaults.healthzBindAddress == BindAddress(host: "127.0.0.1", port: 10248))
         #expect(try AgentSettings.resolve(file: nil, flags: [("nodeport-addresses", "primary")]).nodePortAddresses.isEmpty)
         #expect(try AgentSettings.resolve(file: nil, flags: [("proxy-healthz-bind-address", "")]).proxyHealthzBindAddress == nil)
+        let ipvs = try AgentSettings.resolve(
+            file: nil,
+            flags: [("ipvs-tcp-timeout", "15m"), ("ipvs-tcpfin-timeout", "30s"), ("ipvs-udp-timeout", "1m"), ("ipvs-strict-arp", "true"),
+                ("ipvs-exclude-cidrs", "10.0.0.0/8")])
+        #expect(ipvs.ipvsTCPTimeout == .seconds(900) && ipvs.ipvsTCPFinTimeout == .seconds(30) && ipvs.ipvsUDPTimeout == .seconds(60))
+        #expect(ipvs.ipvsStrictARP && ipvs.ipvsExcludeCIDRs == ["10.0.0.0/8"])
+        #expect(defaults.ipvsTCPTimeout == .zero && !defaults.ipvsStrictARP && defaults.ipvsExcludeCIDRs.isEmpty)
         for (key, value, expected) in [
             ("nodeport-addresses", "10.0.0.0/40", "CIDRs"), ("masquerade-all", "maybe", "true or false"),
-            ("proxy-healthz-bind-address", "10256", "host:port"),
+            ("proxy-healthz-bind-address", "10256", "host:port"), ("ipvs-tcp-timeout", "soon", "duration"),
+            ("ipvs-strict-arp", "yes", "true or false"), ("ipvs-exclude-cidrs", "10.0.0.1", "CIDRs"),
         ] {
             #expect {
                 _ = try AgentSettings.resolve(file: nil, flags: [(key, value)])

@@ -47,9 +47,9 @@ struct KubeletComponent {
         return configuration
     }
 
-    /// Builds the kubelet over `runtime` (``Agent/makeRuntime()``, shared with the heartbeat), registers their checks
-    /// and status section, and returns the runtime monitor and the kubelet's services.
-    /// The kubelet and its services; `kubelet.statusManager` feeds standalone Services (``KubeletLocalPods``).
+    /// Builds the kubelet over `runtime` (``Agent/makeRuntime()``, shared with the heartbeat) and registers its checks
+    /// and status section. Returns the kubelet (its `statusManager` feeds standalone Services, ``KubeletLocalPods``)
+    /// and the services to run: the runtime monitor and the kubelet's own.
     func make(runtime: CLIContainerRuntime) -> (kubelet: Kubelet, services: [any Service]) {
         let kubelet = Kubelet(configuration: kubeletConfiguration(), runtime: runtime, client: client, logger: makeLogger("kubelet"))
         registry.register(
