@@ -112,6 +112,7 @@ struct ManifestTests {
         let pods = try PodManifest.decode(Data((Self.web + "\n---\n" + service + "---\n" + slice).utf8), path: "/m/web.yaml")
         #expect(pods.count == 1)
         #expect(try PodManifest.decode(Data(service.utf8), path: "/m/svc.yaml").isEmpty)
+        #expect(try PodManifest.decode(Data(("---\n" + Self.web + "\n---\n").utf8), path: "/m/web.yaml").count == 1)
         let mixed = refusal(Self.web + "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
         #expect(mixed?.field == "documents[1].kind")
     }

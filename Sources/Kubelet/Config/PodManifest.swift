@@ -39,6 +39,8 @@ public enum PodManifest {
         }
         var pods: [Pod] = []
         for (index, value) in documents.enumerated() {
+            // An empty document (a trailing `---`) holds nothing; a file of nothing else is still refused above.
+            if documents.count > 1, case .null = value { continue }
             let prefix = documents.count > 1 ? "documents[\(index)]." : ""
             pods += try decodeDocument(value, object: object, prefix: prefix)
         }
