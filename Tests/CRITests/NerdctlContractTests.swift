@@ -187,7 +187,10 @@ struct NerdctlContractTests {
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await RuntimeMonitor(runtime: runtime).run() }
-                try await Task.sleep(for: .milliseconds(200))
+                // Shut down once the monitor follows the events stream (up to 10 s on a busy machine).
+                for _ in 0..<200 where !bed.double.commands.contains(where: { $0.contains("events") }) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
