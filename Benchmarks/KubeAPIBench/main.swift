@@ -196,9 +196,8 @@ if arguments.count >= 2, arguments[1] == "--probe" {
 var runs = 5
 if let index = arguments.firstIndex(of: "--runs"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) { runs = max(1, value) }
 
-// The LIST body, written once to a temporary file.
-let listPath = NSTemporaryDirectory() + "nakube-bench-podlist-\(getpid()).json"
-do {
+/// Writes the LIST body of `podCount` pods to `path`.
+func writeList(to path: String) throws {
     var text = #"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"200000"},"items":["#
     text.reserveCapacity(podCount * 6000)
     for index in 0..<podCount {
@@ -206,8 +205,17 @@ do {
         text += podJSON(index)
     }
     text += "]}"
-    try Data(text.utf8).write(to: URL(fileURLWithPath: listPath))
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
 }
+if arguments.count >= 3, arguments[1] == "--write-list" {
+    // For profiling one decode: KubeAPIBench --write-list F; perf stat KubeAPIBench --child-list F keep
+    try writeList(to: arguments[2])
+    exit(0)
+}
+
+// The LIST body, written once to a temporary file.
+let listPath = NSTemporaryDirectory() + "nakube-bench-podlist-\(getpid()).json"
+try writeList(to: listPath)
 defer { try? FileManager.default.removeItem(atPath: listPath) }
 let listBytes = (try? FileManager.default.attributesOfItem(atPath: listPath)[.size] as? Int) ?? 0
 

@@ -160,6 +160,38 @@ struct UnknownFieldTests {
         #expect(try ResourceCodec.encodeValue(decoded.items[1])["spec"]?["futureSpec"] == true)
     }
 
+    @Test("a LIST with whitespace, null items or a broken item: items decode in one pass and the error names the item")
+    func listShapes() throws {
+        let spaced = " {\n \"items\" : [ \(Self.podJSON) ,\n\t\(Self.podJSON) ] , \"metadata\" : { \"resourceVersion\" : \"7\" } }\n"
+        let decoded = try ResourceCodec.decodeList(Pod.self, from: Data(spaced.utf8))
+        #expect(decoded.items.count == 2 && decoded.metadata.resourceVersion == "7")
+        // Each item keeps exactly its own bytes, so a write puts its unknown fields back.
+        #expect(try ResourceCodec.encodeValue(decoded.items[1])["spec"]?["futureSpec"] == true)
+        #expect(try ResourceCodec.decodeList(Pod.self, from: Data(#"{"items":null,"metadata":{}}"#.utf8)).items.isEmpty)
+        #expect(try ResourceCodec.decodeList(Pod.self, from: Data(#"{"items":[]}"#.utf8)).items.isEmpty)
+        // Long strings shared between items decode to equal, independent values.
+        let image = "registry.example.com/team/a-rather-long-image-name:1.2.3"
+        let pods = (0..<3).map { #"{"metadata":{"name":"p\#($0)"},"spec":{"containers":[{"name":"c","image":"\#(image)"}]}}"# }
+        var shared = try ResourceCodec.decodeList(Pod.self, from: Data(#"{"items":[\#(pods.joined(separator: ","))]}"#.utf8)).items
+        #expect(shared.map { $0.spec?.containers.first?.image } == [image, image, image])
+        shared[0].spec?.containers[0].image? += "-changed"
+        #expect(shared[1].spec?.containers.first?.image == image)
+        for (list, expected) in [
+            (#"{"items":[\#(Self.podJSON),{"metadata":{"name":7}}]}"#, "list item 1"),
+            (#"{"items":[\#(Self.podJSON),{"metadata":"#, "list item 1"),
+            (#"{"items":[\#(Self.podJSON) \#(Self.podJSON)]}"#, "list items"),
+            (#"{"items":{}}"#, "list items"),
+            (#"["not a list"]"#, "Pod list"),
+        ] {
+            do {
+                _ = try ResourceCodec.decodeList(Pod.self, from: Data(list.utf8))
+                Issue.record("expected an error for \(list.suffix(40))")
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)")
+            }
+        }
+    }
+
     @Test("a malformed object is refused naming the kind and the field")
     func malformedObject() {
         do {
@@ -208,6 +240,86 @@ struct TapeDecoderTests {
             Issue.record("expected an overflow error")
         } catch {
             #expect("\(DecodingErrorPath(error))".contains("spec.containers[0].ports[0].containerPort"), "\(error)")
+        }
+    }
+
+    /// The path the decoder reports for `json`, or nil when it decodes.
+    static func errorPath(_ json: String) -> String? {
+        do {
+            _ = try ResourceCodecTesting.decode(Pod.self, from: Data(json.utf8))
+            return nil
+        } catch {
+            return "\(DecodingErrorPath(error))"
+        }
+    }
+
+    @Test("error paths are rebuilt from the document: array positions, dictionary keys, missing keys, nulls")
+    func errorPathsFromTheDocument() throws {
+        let cases: [(String, String)] = [
+            (#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"x"},{"name":"b","ports":[{"containerPort":1},{"containerPort":"x"}]}]}}"#,
+                "spec.containers[1].ports[1].containerPort"),
+            (#"{"metadata":{"labels":{"app":"web","tier":7}}}"#, "metadata.labels.tier"),
+            (#"{"metadata":{"name":"p"},"spec":{"containers":[{"image":"x"}]}}"#, "spec.containers[0].name is required but missing"),
+            (#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":null}]}}"#, "spec.containers[0].name"),
+            (#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"lots"}}}]}}"#, "spec.containers[0].resources.limits.cpu"),
+            (#"{"metadata":{"name":"p"},"spec":{"containers":{"name":"a"}}}"#, "spec.containers"),
+        ]
+        for (json, expected) in cases {
+            let path = Self.errorPath(json)
+            #expect(path?.contains(expected) == true, "\(json): \(path ?? "decoded")")
+        }
+    }
+
+    @Test("members are found in any order, absent ones are nil, and the same member can be read twice")
+    func memberLookupOrder() throws {
+        struct Sample: Codable, Equatable {
+            var alpha: String
+            var beta: Int?
+            var gamma: [String: Int]
+            var delta: Bool?
+            var epsilon: [Int]
+        }
+        struct Twice: Decodable {
+            var first: String
+            var again: String
+            enum CodingKeys: String, CodingKey { case name }
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                first = try container.decode(String.self, forKey: .name)
+                again = try container.decode(String.self, forKey: .name)
+            }
+        }
+        let orders = [
+            #"{"alpha":"a","beta":2,"gamma":{"x":1},"delta":true,"epsilon":[1,2]}"#,
+            #"{"epsilon":[1,2],"delta":true,"gamma":{"x":1},"beta":2,"alpha":"a"}"#,
+            #"{"gamma":{"x":1},"unknown":{"alpha":"no"},"alpha":"a","epsilon":[1,2],"beta":2,"delta":true}"#,
+        ]
+        for json in orders {
+            let decoded = try ResourceCodecTesting.decode(Sample.self, from: Data(json.utf8))
+            #expect(decoded == Sample(alpha: "a", beta: 2, gamma: ["x": 1], delta: true, epsilon: [1, 2]), "\(json)")
+        }
+        let sparse = try ResourceCodecTesting.decode(Sample.self, from: Data(#"{"alpha":"a","gamma":{},"epsilon":[]}"#.utf8))
+        #expect(sparse == Sample(alpha: "a", beta: nil, gamma: [:], delta: nil, epsilon: []))
+        // An escaped member name is matched by its meaning, not its bytes.
+        let escaped = try ResourceCodecTesting.decode(Sample.self, from: Data(#"{"\u0061lpha":"a","gamma":{"k\"ey":1},"epsilon":[3]}"#.utf8))
+        #expect(escaped.alpha == "a" && escaped.gamma == ["k\"ey": 1])
+        let twice = try ResourceCodecTesting.decode(Twice.self, from: Data(#"{"other":1,"name":"n"}"#.utf8))
+        #expect(twice.first == "n" && twice.again == "n")
+    }
+
+    @Test("strings end at the right quote and refuse control characters at every offset of the 8-byte scan")
+    func stringScanningAtEveryOffset() throws {
+        for length in 0..<40 {
+            let body = String(repeating: "x", count: length)
+            for (inner, expected) in [("\\\"", "\""), ("\\\\", "\\"), ("é", "é")] {
+                let json = "[\"\(body)\(inner)\(body)\",\"tail\"]"
+                let decoded = try ResourceCodecTesting.decode([String].self, from: Data(json.utf8))
+                #expect(decoded == [body + expected + body, "tail"], "\(json)")
+            }
+            let control = "[\"\(body)\u{01}\"]"
+            #expect(throws: DecodingError.self, "\(length)") { _ = try ResourceCodecTesting.decode([String].self, from: Data(control.utf8)) }
+            let unterminated = "[\"\(body)"
+            #expect(throws: DecodingError.self, "\(length)") { _ = try ResourceCodecTesting.decode([String].self, from: Data(unterminated.utf8)) }
         }
     }
 }

@@ -40,28 +40,6 @@ enum JSONScanner {
         }
     }
 
-    /// The byte ranges of the elements of the array that occupies `range`.
-    static func arrayElements(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>) throws -> [Range<Int>] {
-        var index = skipWhitespace(bytes, range.lowerBound, range.upperBound)
-        guard index < range.upperBound else { throw Failure(offset: index, reason: "expected an array") }
-        if bytes[index] == UInt8(ascii: "n") { return [] }  // null
-        guard bytes[index] == UInt8(ascii: "[") else { throw Failure(offset: index, reason: "expected an array") }
-        index += 1
-        var elements: [Range<Int>] = []
-        while true {
-            index = skipWhitespace(bytes, index, range.upperBound)
-            guard index < range.upperBound else { throw Failure(offset: index, reason: "unterminated array") }
-            if bytes[index] == UInt8(ascii: "]") { return elements }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            let end = try skipValue(bytes, index, range.upperBound)
-            elements.append(index..<end)
-            index = end
-        }
-    }
-
     static func skipWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int {
         var index = start
         while index < end {
@@ -77,6 +55,18 @@ enum JSONScanner {
     static func skipString(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) throws -> Int {
         var index = start + 1
         while index < end {
+            // Eight bytes at a time up to the first quote, backslash or control character.
+            if let base = bytes.baseAddress {
+                while index &+ 8 <= end {
+                    let special = Tape.specialBytes(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self).littleEndian)
+                    if special != 0 {
+                        index &+= special.trailingZeroBitCount >> 3
+                        break
+                    }
+                    index &+= 8
+                }
+                guard index < end else { break }
+            }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\\") {
                 index += 2

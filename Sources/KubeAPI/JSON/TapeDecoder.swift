@@ -4,17 +4,34 @@ public import Foundation
 /// dictionary with String keys for every JSON object and made a 10,000-pod LIST take seconds.
 ///
 /// It parses a document into a flat tape of tokens (one pass, no per-value allocation), then serves `Decodable`
-/// from the tape: keyed lookups scan an object's members comparing key bytes, strings and numbers are
-/// materialised only when asked for. Errors are `DecodingError`s with the coding path, as JSONDecoder's.
+/// from the tape: keyed lookups scan an object's members comparing a 16-bit key hash first and resume where the
+/// previous lookup in the same object ended (Go and Swift both keep declaration order), strings and numbers are
+/// materialised only when asked for. The decoders and containers hold only the tape and a token index: the coding
+/// path of an error is rebuilt from the tape when one is thrown. Errors are `DecodingError`s with the coding path,
+/// as JSONDecoder's.
 enum TapeJSON {
     /// Decodes `T` from the JSON in `bytes`.
     static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
         let tape = try Tape(bytes)
-        return try tape.decodeValue(T.self, at: 0, path: .root)
+        return try withExtendedLifetime(tape) { try tape.decodeValue(T.self, at: 0) }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try data.withUnsafeBytes { try decode(T.self, from: $0) }
+    }
+
+    /// Decodes `T` from the one JSON value that starts at byte `start` of `bytes` (whitespace before it allowed)
+    /// and returns it with the index just past the value, so a caller can walk a large array item by item without
+    /// a separate pass to find where each item ends.
+    ///
+    /// - Parameter interner: shares the storage of equal long strings across the values decoded with it.
+    static func decodeValue<T: Decodable>(
+        _ type: T.Type, in bytes: UnsafeRawBufferPointer, at start: Int, interner: StringInterner? = nil
+    ) throws -> (value: T, range: Range<Int>) {
+        let tape = try Tape(bytes, valueAt: start, interner: interner)
+        let value = try withExtendedLifetime(tape) { try tape.decodeValue(T.self, at: 0) }
+        let first = tape.tokens[0]
+        return (value, (first.kind == .string ? Int(first.start) - 1 : Int(first.start))..<tape.end)
     }
 }
 
@@ -33,29 +50,15 @@ public struct DecodingErrorPath: CustomStringConvertible {
     public var description: String { "\(DecodingErrorDescription(error))" }
 }
 
-/// The path to a value, built only when an error needs it.
-indirect enum CodingPathNode {
-    case root
-    case key(any CodingKey, CodingPathNode)
-    case index(Int, CodingPathNode)
-
-    var keys: [any CodingKey] {
-        var result: [any CodingKey] = []
-        var node = self
-        while true {
-            switch node {
-            case .root: return result.reversed()
-            case .key(let key, let parent):
-                result.append(key)
-                node = parent
-            case .index(let index, let parent):
-                result.append(IndexKey(intValue: index))
-                node = parent
-            }
-        }
-    }
+/// A member name in a coding path rebuilt from the tape.
+struct TapeKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
+/// An array position in a coding path.
 struct IndexKey: CodingKey {
     var stringValue: String
     var intValue: Int?
@@ -76,6 +79,8 @@ final class Tape {
         var kind: Kind
         /// A string with backslash escapes (needs unescaping).
         var escaped: Bool
+        /// For an object's member names: ``Tape/keyHash(_:_:)`` of the raw name, 0 when it has escapes.
+        var keyHash: UInt16 = 0
         /// Byte range of the token (strings: between the quotes).
         var start: Int32
         var end: Int32
@@ -83,32 +88,79 @@ final class Tape {
         var next: Int32
     }
 
-    /// The document's bytes, borrowed: a tape lives only inside ``TapeJSON/decode(_:from:)``, which does not
+    /// The document's bytes, borrowed: a tape lives only inside ``TapeJSON``'s decode calls, which do not
     /// return before decoding is done, and decoded values copy what they keep.
     let bytes: UnsafeBufferPointer<UInt8>
     /// Immutable after parsing, so reads need no exclusivity checks.
     let tokens: [Token]
+    /// The index just past the parsed value.
+    let end: Int
+    /// Per object (indexed by its start token): the member-name token where the next lookup starts scanning.
+    /// 0 means the first member. Decoding asks for members mostly in the order the document has them.
+    private let hints: UnsafeMutablePointer<Int32>
+    /// Where long unescaped strings are looked up before a new one is made.
+    private let interner: StringInterner?
 
-    init(_ source: UnsafeRawBufferPointer) throws {
-        bytes = source.bindMemory(to: UInt8.self)
-        guard source.count < Int(Int32.max) else { throw Tape.corrupted("document larger than 2 GiB") }
-        var tokens: [Token] = []
-        tokens.reserveCapacity(source.count / 6 + 4)
-        try Tape.parse(bytes, count: source.count, into: &tokens)
-        self.tokens = tokens
+    /// Parses the whole of `source` as one JSON document.
+    convenience init(_ source: UnsafeRawBufferPointer) throws {
+        try self.init(source, start: 0, wholeDocument: true)
     }
 
-    static func corrupted(_ message: String, path: @autoclosure () -> CodingPathNode = .root) -> DecodingError {
-        DecodingError.dataCorrupted(DecodingError.Context(codingPath: path().keys, debugDescription: message))
+    /// Parses the one value that starts at `start` (after optional whitespace); bytes after it are not read.
+    convenience init(_ source: UnsafeRawBufferPointer, valueAt start: Int, interner: StringInterner? = nil) throws {
+        try self.init(source, start: start, wholeDocument: false, interner: interner)
+    }
+
+    private init(_ source: UnsafeRawBufferPointer, start: Int, wholeDocument: Bool, interner: StringInterner? = nil) throws {
+        bytes = source.bindMemory(to: UInt8.self)
+        self.interner = interner
+        guard source.count < Int(Int32.max) else { throw Tape.corrupted("document larger than 2 GiB") }
+        var tokens: [Token] = []
+        tokens.reserveCapacity(wholeDocument ? source.count / 6 + 4 : 1024)
+        end = try Tape.parse(bytes, from: start, count: source.count, wholeDocument: wholeDocument, into: &tokens)
+        self.tokens = tokens
+        hints = .allocate(capacity: tokens.count)
+        hints.initialize(repeating: 0, count: tokens.count)
+    }
+
+    deinit { hints.deallocate() }
+
+    static func corrupted(_ message: String, codingPath: [any CodingKey] = []) -> DecodingError {
+        DecodingError.dataCorrupted(DecodingError.Context(codingPath: codingPath, debugDescription: message))
+    }
+
+    /// A cheap fingerprint of a member name compared before its bytes: length, and its middle and last bytes.
+    @inline(__always)
+    static func keyHash(_ base: UnsafePointer<UInt8>, _ count: Int) -> UInt16 {
+        guard count > 0 else { return 0x8000 }
+        return 0x8000 | UInt16(count & 0x7F) << 8 | UInt16(base[count >> 1] &+ base[count - 1] &* 3)
+    }
+
+    /// A bit set in the high bit of each byte of `word` that is a quote, a backslash or a control character.
+    /// The lowest set bit is exact (the borrow of the zero-byte test only spills into higher bytes).
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let quoteZero = (quote &- ones) & ~quote
+        let backslashZero = (backslash &- ones) & ~backslash
+        let control = (word &- ones &* 0x20) & ~word
+        return (quoteZero | backslashZero | control) & highs
     }
 
     // MARK: Parsing
 
     private enum Expect { case value, keyOrEnd, key, colon, commaOrObjectEnd, valueOrArrayEnd, commaOrArrayEnd, done }
 
-    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, count: Int, into tokens: inout [Token]) throws {
-        var index = 0
+    /// Tokenises the value at `start`; with `wholeDocument`, anything but whitespace after it is an error.
+    /// Returns the index just past the value.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int, wholeDocument: Bool, into tokens: inout [Token]) throws -> Int {
+        let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        var index = start
         var stack: [Int] = []  // token indices of open containers
+        stack.reserveCapacity(16)
         var expect = Expect.value
         func afterValue() {
             guard let open = stack.last else {
@@ -119,7 +171,8 @@ final class Tape {
         }
         func fail(_ what: String) -> DecodingError { Tape.corrupted("invalid JSON at byte \(index): \(what)") }
         while index < count {
-            let byte = bytes[index]
+            if !wholeDocument, expect == .done { return index }
+            let byte = base[index]
             switch byte {
             case 0x20, 0x0A, 0x0D, 0x09:
                 index += 1
@@ -181,29 +234,42 @@ final class Tape {
                 let start = index + 1
                 var cursor = start
                 var escaped = false
-                while cursor < count {
-                    let current = bytes[cursor]
-                    if current == UInt8(ascii: "\\") {
+                scan: while true {
+                    // Eight bytes at a time up to the first quote, backslash or control character.
+                    while cursor &+ 8 <= count {
+                        let special = specialBytes(UnsafeRawPointer(base + cursor).loadUnaligned(as: UInt64.self).littleEndian)
+                        if special != 0 {
+                            cursor &+= special.trailingZeroBitCount >> 3
+                            break
+                        }
+                        cursor &+= 8
+                    }
+                    guard cursor < count else { throw fail("unterminated string") }
+                    switch base[cursor] {
+                    case UInt8(ascii: "\\"):
                         escaped = true
                         cursor += 2
-                        continue
+                    case UInt8(ascii: "\""):
+                        break scan
+                    case 0..<0x20:
+                        throw fail("control character in a string")
+                    default:
+                        cursor += 1
                     }
-                    if current == UInt8(ascii: "\"") { break }
-                    if current < 0x20 { throw fail("control character in a string") }
-                    cursor += 1
                 }
-                guard cursor < count else { throw fail("unterminated string") }
-                tokens.append(Token(kind: .string, escaped: escaped, start: Int32(start), end: Int32(cursor), next: Int32(tokenIndex + 1)))
+                let isKey = expect == .key || expect == .keyOrEnd
+                let hash = isKey && !escaped ? keyHash(base + start, cursor - start) : 0
+                tokens.append(Token(kind: .string, escaped: escaped, keyHash: hash, start: Int32(start), end: Int32(cursor), next: Int32(tokenIndex + 1)))
                 index = cursor + 1
-                if expect == .key || expect == .keyOrEnd {
+                if isKey {
                     expect = .colon
                 } else {
                     afterValue()
                 }
             case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-                let literal: (String, Kind) = byte == UInt8(ascii: "t") ? ("true", .trueValue) : byte == UInt8(ascii: "f") ? ("false", .falseValue) : ("null", .null)
-                let length = literal.0.utf8.count
-                guard index + length <= count, zip(literal.0.utf8, bytes[index..<(index + length)]).allSatisfy({ $0 == $1 }) else {
+                let literal: (StaticString, Kind) = byte == UInt8(ascii: "t") ? ("true", .trueValue) : byte == UInt8(ascii: "f") ? ("false", .falseValue) : ("null", .null)
+                let length = literal.0.utf8CodeUnitCount
+                guard index + length <= count, memcmp(base + index, literal.0.utf8Start, length) == 0 else {
                     throw fail("invalid literal")
                 }
                 tokens.append(Token(kind: literal.1, escaped: false, start: Int32(index), end: Int32(index + length), next: Int32(tokenIndex + 1)))
@@ -213,7 +279,7 @@ final class Tape {
                 let start = index
                 index += 1
                 while index < count {
-                    let current = bytes[index]
+                    let current = base[index]
                     if (current >= 48 && current <= 57) || current == UInt8(ascii: ".") || current == UInt8(ascii: "e") || current == UInt8(ascii: "E")
                         || current == UInt8(ascii: "+") || current == UInt8(ascii: "-")
                     {
@@ -229,7 +295,43 @@ final class Tape {
             }
         }
         guard stack.isEmpty, expect == .done else { throw Tape.corrupted("invalid JSON: the document ends early") }
+        return index
     }
+
+    // MARK: Coding paths
+
+    /// The coding path from the root to the value at token `target`, rebuilt from the document's member names
+    /// and array positions (only errors need it, so decoding does not carry one).
+    func codingPath(to target: Int) -> [any CodingKey] {
+        var path: [any CodingKey] = []
+        var current = 0
+        while current != target {
+            let kind = tokens[current].kind
+            guard kind == .objectStart || kind == .arrayStart else { break }
+            var index = current + 1
+            var position = 0
+            var found = false
+            while tokens[index].kind != .objectEnd, tokens[index].kind != .arrayEnd {
+                let value = kind == .objectStart ? index + 1 : index
+                let next = Int(tokens[value].next)
+                if target >= value, target < next {
+                    if kind == .objectStart {
+                        path.append(TapeKey(stringValue: (try? string(at: index)) ?? ""))
+                    } else {
+                        path.append(IndexKey(intValue: position))
+                    }
+                    current = value
+                    found = true
+                    break
+                }
+                index = next
+                position += 1
+            }
+            guard found else { break }
+        }
+        return path
+    }
+
 
     // MARK: Reading values
 
@@ -245,27 +347,30 @@ final class Tape {
         }
     }
 
-    func mismatch(_ type: Any.Type, _ index: Int, _ path: @autoclosure () -> CodingPathNode) -> DecodingError {
+    func mismatch(_ type: Any.Type, _ index: Int) -> DecodingError {
         DecodingError.typeMismatch(
-            type, DecodingError.Context(codingPath: path().keys, debugDescription: "Expected to decode \(type) but found \(kindName(index)) instead."))
+            type, DecodingError.Context(codingPath: codingPath(to: index), debugDescription: "Expected to decode \(type) but found \(kindName(index)) instead."))
     }
 
-    func string(at index: Int, path: @autoclosure () -> CodingPathNode) throws -> String {
+    func string(at index: Int) throws -> String {
         let token = tokens[index]
-        guard token.kind == .string else { throw mismatch(String.self, index, path()) }
+        guard token.kind == .string else { throw mismatch(String.self, index) }
         let range = Int(token.start)..<Int(token.end)
         if !token.escaped {
+            if let interner, range.count > StringInterner.smallStringLength {
+                return interner.string(bytes.baseAddress! + range.lowerBound, count: range.count)
+            }
             return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         }
-        return try unescape(range, path: path())
+        return try unescape(range, at: index)
     }
 
-    private func unescape(_ range: Range<Int>, path: @autoclosure () -> CodingPathNode) throws -> String {
+    private func unescape(_ range: Range<Int>, at token: Int) throws -> String {
         var out: [UInt8] = []
         out.reserveCapacity(range.count)
         var index = range.lowerBound
         func hex4(_ at: Int) throws -> UInt32 {
-            guard at + 4 <= range.upperBound else { throw Tape.corrupted("truncated \\u escape", path: path()) }
+            guard at + 4 <= range.upperBound else { throw Tape.corrupted("truncated \\u escape", codingPath: codingPath(to: token)) }
             var value: UInt32 = 0
             for byte in bytes[at..<(at + 4)] {
                 value <<= 4
@@ -273,7 +378,7 @@ final class Tape {
                 case 48...57: value |= UInt32(byte - 48)
                 case 65...70: value |= UInt32(byte - 55)
                 case 97...102: value |= UInt32(byte - 87)
-                default: throw Tape.corrupted("invalid \\u escape", path: path())
+                default: throw Tape.corrupted("invalid \\u escape", codingPath: codingPath(to: token))
                 }
             }
             return value
@@ -285,7 +390,7 @@ final class Tape {
                 index += 1
                 continue
             }
-            guard index + 1 < range.upperBound else { throw Tape.corrupted("truncated escape", path: path()) }
+            guard index + 1 < range.upperBound else { throw Tape.corrupted("truncated escape", codingPath: codingPath(to: token)) }
             let escape = bytes[index + 1]
             index += 2
             switch escape {
@@ -312,23 +417,23 @@ final class Tape {
                 let character = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(character).utf8))
             default:
-                throw Tape.corrupted("invalid escape \\\(Character(Unicode.Scalar(escape)))", path: path())
+                throw Tape.corrupted("invalid escape \\\(Character(Unicode.Scalar(escape)))", codingPath: codingPath(to: token))
             }
         }
         return String(decoding: out, as: UTF8.self)
     }
 
-    func bool(at index: Int, path: @autoclosure () -> CodingPathNode) throws -> Bool {
+    func bool(at index: Int) throws -> Bool {
         switch tokens[index].kind {
         case .trueValue: return true
         case .falseValue: return false
-        default: throw mismatch(Bool.self, index, path())
+        default: throw mismatch(Bool.self, index)
         }
     }
 
-    func integer<I: FixedWidthInteger>(_ type: I.Type, at index: Int, path: @autoclosure () -> CodingPathNode) throws -> I {
+    func integer<I: FixedWidthInteger>(_ type: I.Type, at index: Int) throws -> I {
         let token = tokens[index]
-        guard token.kind == .number else { throw mismatch(I.self, index, path()) }
+        guard token.kind == .number else { throw mismatch(I.self, index) }
         var cursor = Int(token.start)
         let end = Int(token.end)
         var negative = false
@@ -349,17 +454,17 @@ final class Tape {
             let (next, overflow2) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
             if overflow1 || overflow2 {
                 throw DecodingError.dataCorrupted(
-                    DecodingError.Context(codingPath: path().keys, debugDescription: "Number \(text(token)) does not fit in \(I.self)."))
+                    DecodingError.Context(codingPath: codingPath(to: index), debugDescription: "Number \(text(token)) does not fit in \(I.self)."))
             }
             value = next
             cursor += 1
         }
         if exact { return value }
         // 1.0 or 1e3: accept when exactly integral, as JSONDecoder does.
-        let double = try self.double(at: index, path: path())
+        let double = try self.double(at: index)
         guard let converted = I(exactly: double) else {
             throw DecodingError.dataCorrupted(
-                DecodingError.Context(codingPath: path().keys, debugDescription: "Number \(text(token)) is not representable as \(I.self)."))
+                DecodingError.Context(codingPath: codingPath(to: index), debugDescription: "Number \(text(token)) is not representable as \(I.self)."))
         }
         return converted
     }
@@ -368,90 +473,142 @@ final class Tape {
         String(decoding: UnsafeBufferPointer(rebasing: bytes[Int(token.start)..<Int(token.end)]), as: UTF8.self)
     }
 
-    func double(at index: Int, path: @autoclosure () -> CodingPathNode) throws -> Double {
+    func double(at index: Int) throws -> Double {
         let token = tokens[index]
-        guard token.kind == .number else { throw mismatch(Double.self, index, path()) }
+        guard token.kind == .number else { throw mismatch(Double.self, index) }
         guard let value = Double(text(token)) else {
-            throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: path().keys, debugDescription: "Invalid number \(text(token))."))
+            throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: codingPath(to: index), debugDescription: "Invalid number \(text(token))."))
         }
         return value
     }
 
     /// Decodes any `Decodable` at a token, with fast paths for the common leaf types.
-    func decodeValue<T: Decodable>(_ type: T.Type, at index: Int, path: @autoclosure () -> CodingPathNode) throws -> T {
-        if T.self == String.self { return try string(at: index, path: path()) as! T }
-        if T.self == Int.self { return try integer(Int.self, at: index, path: path()) as! T }
-        if T.self == Int32.self { return try integer(Int32.self, at: index, path: path()) as! T }
-        if T.self == Int64.self { return try integer(Int64.self, at: index, path: path()) as! T }
-        if T.self == Bool.self { return try bool(at: index, path: path()) as! T }
-        if T.self == Double.self { return try double(at: index, path: path()) as! T }
+    func decodeValue<T: Decodable>(_ type: T.Type, at index: Int) throws -> T {
+        if T.self == String.self { return try string(at: index) as! T }
+        if T.self == Int.self { return try integer(Int.self, at: index) as! T }
+        if T.self == Int32.self { return try integer(Int32.self, at: index) as! T }
+        if T.self == Int64.self { return try integer(Int64.self, at: index) as! T }
+        if T.self == Bool.self { return try bool(at: index) as! T }
+        if T.self == Double.self { return try double(at: index) as! T }
         if T.self == Data.self {
-            let text = try string(at: index, path: path())
+            let text = try string(at: index)
             guard let data = Data(base64Encoded: text) else {
-                throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: path().keys, debugDescription: "Encountered Data is not valid Base64."))
+                throw DecodingError.dataCorrupted(
+                    DecodingError.Context(codingPath: codingPath(to: index), debugDescription: "Encountered Data is not valid Base64."))
             }
             return data as! T
         }
-        return try T(from: TapeDecoder(tape: self, index: index, path: path()))
+        // Arrays and string-keyed dictionaries are built at their final size: the standard library's
+        // `init(from:)` appends one element at a time, and the regrowth left a 10,000-pod list holding about a
+        // tenth more memory than it needed. Checked only where the JSON has an array or an object, so other
+        // types pay nothing.
+        switch tokens[index].kind {
+        case .arrayStart:
+            if let arrayType = T.self as? any TapeSizedArray.Type { return try arrayType.init(tape: self, array: index) as! T }
+        case .objectStart:
+            if let dictionaryType = T.self as? any TapeSizedDictionary.Type { return try dictionaryType.init(tape: self, object: index) as! T }
+        default:
+            break
+        }
+        return try T(from: TapeDecoder(tape: self, index: index))
+    }
+
+    /// The number of elements of the array at `array`.
+    func elementCount(_ array: Int) -> Int {
+        var count = 0
+        var index = array + 1
+        while tokens[index].kind != .arrayEnd {
+            count += 1
+            index = Int(tokens[index].next)
+        }
+        return count
+    }
+
+    /// The number of members of the object at `object`.
+    func memberCount(_ object: Int) -> Int {
+        var count = 0
+        var index = object + 1
+        while tokens[index].kind != .objectEnd {
+            count += 1
+            index = Int(tokens[index + 1].next)
+        }
+        return count
     }
 
     /// The token index of member `key`'s value in the object at `object`, or nil.
+    ///
+    /// Scans from where the previous lookup in this object stopped, wrapping around once, and compares the
+    /// names' 16-bit hashes before their bytes.
     func member(_ key: String, in object: Int) -> Int? {
         var key = key
         return key.withUTF8 { wanted -> Int? in
-            var index = object + 1
-            while tokens[index].kind != .objectEnd {
-                let token = tokens[index]
-                let length = Int(token.end - token.start)
-                if token.escaped {
-                    if (try? string(at: index, path: .root))?.utf8.elementsEqual(wanted) == true { return index + 1 }
-                } else if length == wanted.count,
-                    memcmp(bytes.baseAddress! + Int(token.start), wanted.baseAddress!, length) == 0
-                {
-                    return index + 1
+            let wantedHash = wanted.count > 0 ? Tape.keyHash(wanted.baseAddress!, wanted.count) : 0x8000
+            let first = object + 1
+            let hint = Int(hints[object])
+            let start = hint == 0 ? first : hint
+            var index = start
+            var wrapped = false
+            return tokens.withUnsafeBufferPointer { tokens -> Int? in
+                while true {
+                    if tokens[index].kind == .objectEnd {
+                        if wrapped || start == first { return nil }
+                        wrapped = true
+                        index = first
+                    }
+                    if wrapped, index == start { return nil }
+                    let token = tokens[index]
+                    if token.keyHash == wantedHash {
+                        let length = Int(token.end &- token.start)
+                        if length == wanted.count, length == 0 || memcmp(bytes.baseAddress! + Int(token.start), wanted.baseAddress!, length) == 0 {
+                            hints[object] = tokens[index + 1].next
+                            return index + 1
+                        }
+                    } else if token.keyHash == 0, (try? string(at: index))?.utf8.elementsEqual(wanted) == true {
+                        hints[object] = tokens[index + 1].next
+                        return index + 1
+                    }
+                    index = Int(tokens[index + 1].next)
                 }
-                index = Int(tokens[index + 1].next)
             }
-            return nil
         }
     }
 }
 
+/// The `Decoder` over one value of a tape. It and its containers hold only the tape, unowned because the tape
+/// outlives every decode (``TapeJSON`` keeps it alive across the call), and a token index: trivially copyable.
 struct TapeDecoder: Decoder {
-    let tape: Tape
+    unowned(unsafe) let tape: Tape
     let index: Int
-    let path: CodingPathNode
 
-    var codingPath: [any CodingKey] { path.keys }
+    var codingPath: [any CodingKey] { tape.codingPath(to: index) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard tape.tokens[index].kind == .objectStart else { throw tape.mismatch([String: Any].self, index, path) }
-        return KeyedDecodingContainer(TapeKeyedContainer<Key>(tape: tape, object: index, path: path))
+        guard tape.tokens[index].kind == .objectStart else { throw tape.mismatch([String: Any].self, index) }
+        return KeyedDecodingContainer(TapeKeyedContainer<Key>(tape: tape, object: index))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        guard tape.tokens[index].kind == .arrayStart else { throw tape.mismatch([Any].self, index, path) }
-        return TapeUnkeyedContainer(tape: tape, array: index, path: path)
+        guard tape.tokens[index].kind == .arrayStart else { throw tape.mismatch([Any].self, index) }
+        return TapeUnkeyedContainer(tape: tape, array: index)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer {
-        TapeSingleValueContainer(tape: tape, index: index, path: path)
+        TapeSingleValueContainer(tape: tape, index: index)
     }
 }
 
 struct TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let tape: Tape
+    unowned(unsafe) let tape: Tape
     let object: Int
-    let path: CodingPathNode
 
-    var codingPath: [any CodingKey] { path.keys }
+    var codingPath: [any CodingKey] { tape.codingPath(to: object) }
 
     var allKeys: [Key] {
         var keys: [Key] = []
         var index = object + 1
         while tape.tokens[index].kind != .objectEnd {
-            if let name = try? tape.string(at: index, path: path), let key = Key(stringValue: name) { keys.append(key) }
+            if let name = try? tape.string(at: index), let key = Key(stringValue: name) { keys.append(key) }
             index = Int(tape.tokens[index + 1].next)
         }
         return keys
@@ -462,12 +619,13 @@ struct TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private func value(_ key: Key) throws -> Int {
         guard let index = tape.member(key.stringValue, in: object) else {
             throw DecodingError.keyNotFound(
-                key, DecodingError.Context(codingPath: path.keys, debugDescription: "No value associated with key \(key.stringValue)."))
+                key, DecodingError.Context(codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
         }
         return index
     }
 
     /// The value's index when present and not null.
+    @inline(__always)
     private func present(_ key: Key) -> Int? {
         guard let index = tape.member(key.stringValue, in: object), tape.tokens[index].kind != .null else { return nil }
         return index
@@ -479,61 +637,138 @@ struct TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let index = try value(key)
         if tape.tokens[index].kind == .null, !(T.self is any OptionalDecodable.Type) {
             throw DecodingError.valueNotFound(
-                T.self, DecodingError.Context(codingPath: CodingPathNode.key(key, path).keys, debugDescription: "Found null for \(key.stringValue)."))
+                T.self, DecodingError.Context(codingPath: tape.codingPath(to: index), debugDescription: "Found null for \(key.stringValue)."))
         }
-        return try tape.decodeValue(T.self, at: index, path: .key(key, path))
+        return try tape.decodeValue(T.self, at: index)
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let index = present(key) else { return nil }
-        return try tape.decodeValue(T.self, at: index, path: .key(key, path))
+        return try tape.decodeValue(T.self, at: index)
     }
 
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try tape.string(at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try tape.bool(at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try tape.double(at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { Float(try tape.double(at: try value(key), path: .key(key, path))) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try tape.integer(Int.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try tape.integer(Int8.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try tape.integer(Int16.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try tape.integer(Int32.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try tape.integer(Int64.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try tape.integer(UInt.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try tape.integer(UInt8.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try tape.integer(UInt16.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try tape.integer(UInt32.self, at: try value(key), path: .key(key, path)) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try tape.integer(UInt64.self, at: try value(key), path: .key(key, path)) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try tape.string(at: try value(key)) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try tape.bool(at: try value(key)) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try tape.double(at: try value(key)) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { Float(try tape.double(at: try value(key))) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try tape.integer(Int.self, at: try value(key)) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try tape.integer(Int8.self, at: try value(key)) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try tape.integer(Int16.self, at: try value(key)) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try tape.integer(Int32.self, at: try value(key)) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try tape.integer(Int64.self, at: try value(key)) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try tape.integer(UInt.self, at: try value(key)) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try tape.integer(UInt8.self, at: try value(key)) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try tape.integer(UInt16.self, at: try value(key)) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try tape.integer(UInt32.self, at: try value(key)) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try tape.integer(UInt64.self, at: try value(key)) }
 
-    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
-        try present(key).map { try tape.string(at: $0, path: .key(key, path)) }
-    }
-    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? {
-        try present(key).map { try tape.bool(at: $0, path: .key(key, path)) }
-    }
-    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? {
-        try present(key).map { try tape.double(at: $0, path: .key(key, path)) }
-    }
-    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? {
-        try present(key).map { try tape.integer(Int.self, at: $0, path: .key(key, path)) }
-    }
-    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? {
-        try present(key).map { try tape.integer(Int32.self, at: $0, path: .key(key, path)) }
-    }
-    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? {
-        try present(key).map { try tape.integer(Int64.self, at: $0, path: .key(key, path)) }
-    }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key).map { try tape.string(at: $0) } }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try tape.bool(at: $0) } }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(key).map { try tape.double(at: $0) } }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key).map { try tape.integer(Int.self, at: $0) } }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try present(key).map { try tape.integer(Int32.self, at: $0) } }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(key).map { try tape.integer(Int64.self, at: $0) } }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try TapeDecoder(tape: tape, index: try value(key), path: .key(key, path)).container(keyedBy: NestedKey.self)
+        try TapeDecoder(tape: tape, index: try value(key)).container(keyedBy: NestedKey.self)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try TapeDecoder(tape: tape, index: try value(key), path: .key(key, path)).unkeyedContainer()
+        try TapeDecoder(tape: tape, index: try value(key)).unkeyedContainer()
     }
 
-    func superDecoder() throws -> any Decoder { TapeDecoder(tape: tape, index: object, path: path) }
+    func superDecoder() throws -> any Decoder { TapeDecoder(tape: tape, index: object) }
 
-    func superDecoder(forKey key: Key) throws -> any Decoder { TapeDecoder(tape: tape, index: try value(key), path: .key(key, path)) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { TapeDecoder(tape: tape, index: try value(key)) }
+}
+
+/// A small cache of long strings that lets equal strings decoded from one response share one storage.
+///
+/// A LIST of pods repeats most of its long strings (images, mount paths, toleration keys, label keys) in every
+/// item; without sharing each copy is a separate allocation. Direct-mapped: a slot keeps the last string that
+/// hashed to it, so a unique string costs one hash and never grows the table. Not thread-safe: one decode at a
+/// time.
+final class StringInterner {
+    /// Strings up to this length are stored inline in `String` and need no sharing.
+    static let smallStringLength = 15
+    private static let slotCount = 4096
+    private static let longestShared = 256
+    private let slots: UnsafeMutablePointer<String?>
+
+    init() {
+        slots = .allocate(capacity: Self.slotCount)
+        slots.initialize(repeating: nil, count: Self.slotCount)
+    }
+
+    deinit {
+        slots.deinitialize(count: Self.slotCount)
+        slots.deallocate()
+    }
+
+    /// The string of the valid UTF-8 or not (repaired as `String(decoding:)` does) `count` bytes at `base`.
+    func string(_ base: UnsafePointer<UInt8>, count: Int) -> String {
+        guard count <= Self.longestShared else { return String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+        let slot = Int(Self.hash(base, count) & UInt64(Self.slotCount - 1))
+        if var existing = slots[slot], existing.utf8.count == count,
+            existing.withUTF8({ memcmp($0.baseAddress!, base, count) == 0 })
+        {
+            return existing
+        }
+        let created = String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
+        slots[slot] = created
+        return created
+    }
+
+    private static func hash(_ base: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
+        var hash = UInt64(count) &* 0x9E37_79B9_7F4A_7C15
+        var offset = 0
+        while offset &+ 8 <= count {
+            hash = (hash ^ UnsafeRawPointer(base + offset).loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            hash ^= hash >> 29
+            offset &+= 8
+        }
+        var tail: UInt64 = 0
+        while offset < count {
+            tail = tail << 8 | UInt64(base[offset])
+            offset &+= 1
+        }
+        hash = (hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        return hash ^ (hash >> 32)
+    }
+}
+
+/// An array decoded from a tape at its exact size; the elements decode as `Array.init(from:)` would decode them.
+protocol TapeSizedArray {
+    init(tape: Tape, array: Int) throws
+}
+
+extension Array: TapeSizedArray where Element: Decodable {
+    init(tape: Tape, array: Int) throws {
+        self.init()
+        reserveCapacity(tape.elementCount(array))
+        var index = array + 1
+        while tape.tokens[index].kind != .arrayEnd {
+            append(try tape.decodeValue(Element.self, at: index))
+            index = Int(tape.tokens[index].next)
+        }
+    }
+}
+
+/// A string-keyed dictionary decoded from a tape at its exact size; a repeated key keeps its last value, as
+/// `Dictionary.init(from:)` does.
+protocol TapeSizedDictionary {
+    init(tape: Tape, object: Int) throws
+}
+
+extension Dictionary: TapeSizedDictionary where Key == String, Value: Decodable {
+    init(tape: Tape, object: Int) throws {
+        self.init(minimumCapacity: tape.memberCount(object))
+        var index = object + 1
+        while tape.tokens[index].kind != .objectEnd {
+            self[try tape.string(at: index)] = try tape.decodeValue(Value.self, at: index + 1)
+            index = Int(tape.tokens[index + 1].next)
+        }
+    }
 }
 
 /// Lets `decode(_:forKey:)` accept null for Optional types, as JSONDecoder does.
@@ -541,17 +776,15 @@ protocol OptionalDecodable {}
 extension Optional: OptionalDecodable {}
 
 struct TapeUnkeyedContainer: UnkeyedDecodingContainer {
-    let tape: Tape
+    unowned(unsafe) let tape: Tape
     let array: Int
-    let path: CodingPathNode
     var cursor: Int
     var currentIndex = 0
     let count: Int?
 
-    init(tape: Tape, array: Int, path: CodingPathNode) {
+    init(tape: Tape, array: Int) {
         self.tape = tape
         self.array = array
-        self.path = path
         cursor = array + 1
         var count = 0
         var index = array + 1
@@ -562,19 +795,18 @@ struct TapeUnkeyedContainer: UnkeyedDecodingContainer {
         self.count = count
     }
 
-    var codingPath: [any CodingKey] { path.keys }
+    var codingPath: [any CodingKey] { tape.codingPath(to: array) }
     var isAtEnd: Bool { tape.tokens[cursor].kind == .arrayEnd }
 
-    private mutating func advance() throws -> (Int, CodingPathNode) {
+    private mutating func advance() throws -> Int {
         guard !isAtEnd else {
             throw DecodingError.valueNotFound(
-                Any.self, DecodingError.Context(codingPath: path.keys, debugDescription: "Unkeyed container is at end."))
+                Any.self, DecodingError.Context(codingPath: codingPath, debugDescription: "Unkeyed container is at end."))
         }
         let index = cursor
-        let elementPath = CodingPathNode.index(currentIndex, path)
         cursor = Int(tape.tokens[cursor].next)
         currentIndex += 1
-        return (index, elementPath)
+        return index
     }
 
     mutating func decodeNil() throws -> Bool {
@@ -583,53 +815,41 @@ struct TapeUnkeyedContainer: UnkeyedDecodingContainer {
         return true
     }
 
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (index, elementPath) = try advance()
-        return try tape.decodeValue(T.self, at: index, path: elementPath)
-    }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try tape.decodeValue(T.self, at: try advance()) }
 
-    mutating func decode(_ type: String.Type) throws -> String {
-        let (index, elementPath) = try advance()
-        return try tape.string(at: index, path: elementPath)
-    }
+    mutating func decode(_ type: String.Type) throws -> String { try tape.string(at: try advance()) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        let (index, elementPath) = try advance()
-        return try TapeDecoder(tape: tape, index: index, path: elementPath).container(keyedBy: NestedKey.self)
+        try TapeDecoder(tape: tape, index: try advance()).container(keyedBy: NestedKey.self)
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        let (index, elementPath) = try advance()
-        return try TapeDecoder(tape: tape, index: index, path: elementPath).unkeyedContainer()
+        try TapeDecoder(tape: tape, index: try advance()).unkeyedContainer()
     }
 
-    mutating func superDecoder() throws -> any Decoder {
-        let (index, elementPath) = try advance()
-        return TapeDecoder(tape: tape, index: index, path: elementPath)
-    }
+    mutating func superDecoder() throws -> any Decoder { TapeDecoder(tape: tape, index: try advance()) }
 }
 
 struct TapeSingleValueContainer: SingleValueDecodingContainer {
-    let tape: Tape
+    unowned(unsafe) let tape: Tape
     let index: Int
-    let path: CodingPathNode
 
-    var codingPath: [any CodingKey] { path.keys }
+    var codingPath: [any CodingKey] { tape.codingPath(to: index) }
 
     func decodeNil() -> Bool { tape.tokens[index].kind == .null }
-    func decode(_ type: Bool.Type) throws -> Bool { try tape.bool(at: index, path: path) }
-    func decode(_ type: String.Type) throws -> String { try tape.string(at: index, path: path) }
-    func decode(_ type: Double.Type) throws -> Double { try tape.double(at: index, path: path) }
-    func decode(_ type: Float.Type) throws -> Float { Float(try tape.double(at: index, path: path)) }
-    func decode(_ type: Int.Type) throws -> Int { try tape.integer(Int.self, at: index, path: path) }
-    func decode(_ type: Int8.Type) throws -> Int8 { try tape.integer(Int8.self, at: index, path: path) }
-    func decode(_ type: Int16.Type) throws -> Int16 { try tape.integer(Int16.self, at: index, path: path) }
-    func decode(_ type: Int32.Type) throws -> Int32 { try tape.integer(Int32.self, at: index, path: path) }
-    func decode(_ type: Int64.Type) throws -> Int64 { try tape.integer(Int64.self, at: index, path: path) }
-    func decode(_ type: UInt.Type) throws -> UInt { try tape.integer(UInt.self, at: index, path: path) }
-    func decode(_ type: UInt8.Type) throws -> UInt8 { try tape.integer(UInt8.self, at: index, path: path) }
-    func decode(_ type: UInt16.Type) throws -> UInt16 { try tape.integer(UInt16.self, at: index, path: path) }
-    func decode(_ type: UInt32.Type) throws -> UInt32 { try tape.integer(UInt32.self, at: index, path: path) }
-    func decode(_ type: UInt64.Type) throws -> UInt64 { try tape.integer(UInt64.self, at: index, path: path) }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T { try tape.decodeValue(T.self, at: index, path: path) }
+    func decode(_ type: Bool.Type) throws -> Bool { try tape.bool(at: index) }
+    func decode(_ type: String.Type) throws -> String { try tape.string(at: index) }
+    func decode(_ type: Double.Type) throws -> Double { try tape.double(at: index) }
+    func decode(_ type: Float.Type) throws -> Float { Float(try tape.double(at: index)) }
+    func decode(_ type: Int.Type) throws -> Int { try tape.integer(Int.self, at: index) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try tape.integer(Int8.self, at: index) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try tape.integer(Int16.self, at: index) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try tape.integer(Int32.self, at: index) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try tape.integer(Int64.self, at: index) }
+    func decode(_ type: UInt.Type) throws -> UInt { try tape.integer(UInt.self, at: index) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try tape.integer(UInt8.self, at: index) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try tape.integer(UInt16.self, at: index) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try tape.integer(UInt32.self, at: index) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try tape.integer(UInt64.self, at: index) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try tape.decodeValue(T.self, at: index) }
 }

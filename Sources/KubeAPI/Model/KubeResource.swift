@@ -120,52 +120,103 @@ public enum ResourceCodec {
 
     /// Decodes a LIST response into its metadata and items, each item keeping its own JSON.
     ///
+    /// The items are tokenised and decoded one at a time straight from the response (no separate pass to split
+    /// them), so the work is one walk over the bytes and the temporary tape is one item's.
     /// - Throws: ``KubeAPIError`` naming the item index and the field at fault.
     public static func decodeList<T: KubeResource>(_ type: T.Type, from data: Data, keepUnknownFields: Bool = true) throws -> ResourceList<T> {
         try data.withUnsafeBytes { raw -> ResourceList<T> in
             let bytes = raw.bindMemory(to: UInt8.self)
-            let members: [(key: String, value: Range<Int>)]
-            do {
-                members = try JSONScanner.objectMembers(bytes, in: 0..<bytes.count)
-            } catch {
-                throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: error)
-            }
+            let end = bytes.count
             var list = ResourceList<T>(metadata: ListMeta(), items: [])
-            for member in members {
-                switch member.key {
-                case "metadata":
+            func malformed(_ offset: Int, _ reason: String, _ what: String = "list") -> KubeAPIError {
+                KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) \(what)", underlying: JSONScanner.Failure(offset: offset, reason: reason))
+            }
+            var index = JSONScanner.skipWhitespace(bytes, 0, end)
+            guard index < end, bytes[index] == UInt8(ascii: "{") else { throw malformed(index, "expected an object") }
+            index += 1
+            var expectMember = true
+            var firstMember = true
+            while true {
+                index = JSONScanner.skipWhitespace(bytes, index, end)
+                guard index < end else { throw malformed(index, "unterminated object") }
+                if bytes[index] == UInt8(ascii: "}"), !expectMember || firstMember { return list }
+                if !expectMember {
+                    guard bytes[index] == UInt8(ascii: ",") else { throw malformed(index, "expected ',' or '}' after a member") }
+                    index += 1
+                    expectMember = true
+                    continue
+                }
+                expectMember = false
+                firstMember = false
+                guard bytes[index] == UInt8(ascii: "\"") else { throw malformed(index, "expected a key") }
+                let keyEnd: Int
+                do { keyEnd = try JSONScanner.skipString(bytes, index, end) } catch { throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: error) }
+                let key = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<(keyEnd - 1)])
+                index = JSONScanner.skipWhitespace(bytes, keyEnd, end)
+                guard index < end, bytes[index] == UInt8(ascii: ":") else { throw malformed(index, "expected ':' after a key") }
+                index = JSONScanner.skipWhitespace(bytes, index + 1, end)
+                if key.elementsEqual("items".utf8) {
+                    index = try decodeItems(into: &list.items, raw: raw, data: data, at: index, keepUnknownFields: keepUnknownFields)
+                    continue
+                }
+                let valueEnd: Int
+                do { valueEnd = try JSONScanner.skipValue(bytes, index, end) } catch { throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: error) }
+                if key.elementsEqual("metadata".utf8) {
                     do {
-                        list.metadata = try TapeJSON.decode(ListMeta.self, from: UnsafeRawBufferPointer(rebasing: raw[member.value]))
+                        list.metadata = try TapeJSON.decode(ListMeta.self, from: UnsafeRawBufferPointer(rebasing: raw[index..<valueEnd]))
                     } catch {
                         throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list metadata", underlying: error)
                     }
-                case "items":
-                    let ranges: [Range<Int>]
-                    do {
-                        ranges = try JSONScanner.arrayElements(bytes, in: member.value)
-                    } catch {
-                        throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list items", underlying: error)
-                    }
-                    list.items.reserveCapacity(ranges.count)
-                    for (index, range) in ranges.enumerated() {
-                        let itemBytes = UnsafeRawBufferPointer(rebasing: raw[range])
-                        do {
-                            var object = try TapeJSON.decode(T.self, from: itemBytes)
-                            // A slice shares the response's storage: no copy. The buffer lives while any of its
-                            // items does, which costs about what per-item copies would.
-                            if keepUnknownFields { object.unknownFields = UnknownFields(original: data[range.shifted(by: data.startIndex)]) }
-                            list.items.append(object)
-                        } catch {
-                            throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list item \(index)", underlying: error)
-                        }
-                    }
-                case "kind", "apiVersion":
-                    continue
-                default:
-                    continue
                 }
+                index = valueEnd
             }
-            return list
+        }
+    }
+
+    /// Decodes the array of items at `start` into `items`; returns the index just past the array.
+    private static func decodeItems<T: KubeResource>(
+        into items: inout [T], raw: UnsafeRawBufferPointer, data: Data, at start: Int, keepUnknownFields: Bool
+    ) throws -> Int {
+        let bytes = raw.bindMemory(to: UInt8.self)
+        let end = bytes.count
+        func malformed(_ offset: Int, _ reason: String) -> KubeAPIError {
+            KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list items", underlying: JSONScanner.Failure(offset: offset, reason: reason))
+        }
+        var index = start
+        let interner = StringInterner()
+        guard index < end else { throw malformed(index, "expected an array") }
+        if index + 4 <= end, bytes[index..<(index + 4)].elementsEqual("null".utf8) { return index + 4 }
+        guard bytes[index] == UInt8(ascii: "[") else { throw malformed(index, "expected an array") }
+        index += 1
+        var expectItem = true
+        while true {
+            index = JSONScanner.skipWhitespace(bytes, index, end)
+            guard index < end else { throw malformed(index, "unterminated array") }
+            if bytes[index] == UInt8(ascii: "]"), !expectItem || items.isEmpty { return index + 1 }
+            if !expectItem {
+                guard bytes[index] == UInt8(ascii: ",") else { throw malformed(index, "expected ',' or ']' after an item") }
+                index += 1
+                expectItem = true
+                continue
+            }
+            expectItem = false
+            let position = items.count
+            do {
+                var (object, range) = try TapeJSON.decodeValue(T.self, in: raw, at: index, interner: interner)
+                // A slice shares the response's storage: no copy. The buffer lives while any of its items does,
+                // which costs about what per-item copies would.
+                if keepUnknownFields { object.unknownFields = UnknownFields(original: data[range.shifted(by: data.startIndex)]) }
+                if items.isEmpty, items.capacity < 2 {
+                    // Items of one list are much alike: size the array from the first one (plus a tenth) rather
+                    // than regrow it, which would hold up to twice the memory.
+                    let remaining = Double(end - range.upperBound) / Double(max(range.count, 64))
+                    items.reserveCapacity(min(Int(remaining * 1.1) + 1, 1_000_000))
+                }
+                items.append(object)
+                index = range.upperBound
+            } catch {
+                throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list item \(position)", underlying: error)
+            }
         }
     }
 
