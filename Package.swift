@@ -242,9 +242,14 @@ let package = Package(
         ),
 
         // MARK: Benchmarks (not part of the test suite; each README section gives its command)
+        .target(
+            name: "BenchSupport",
+            path: "Benchmarks/BenchSupport",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "KubeAPIBench",
-            dependencies: ["KubeAPI"],
+            dependencies: ["KubeAPI", "BenchSupport"],
             path: "Benchmarks/KubeAPIBench",
             swiftSettings: strictSettings
         ),
@@ -271,13 +276,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "IPVSBench",
-            dependencies: ["IPVS"],
+            dependencies: ["IPVS", "BenchSupport"],
             path: "Benchmarks/IPVSBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "IPVSProxyBench",
-            dependencies: ["Proxy", "IPVS", "Iptables", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Proxy", "IPVS", "Iptables", "BenchSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/IPVSProxyBench",
             swiftSettings: strictSettings
         ),

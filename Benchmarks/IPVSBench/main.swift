@@ -4,6 +4,7 @@
 //
 //   swift build -c release --product IPVSBench
 //   scripts/ipvs-vm -- .build/release/IPVSBench [--services 10000] [--servers 10] [--runs 5] [--ipvsadm-runs 1] [--changes 201]
+import BenchSupport
 import Foundation
 import IPVS
 
@@ -14,64 +15,13 @@ struct Options {
     /// ipvsadm -R of the full table takes minutes under emulation (a socket and a family lookup per rule), so fewer.
     var ipvsadmRuns = 1
     var changes = 201
-
-    init(_ arguments: [String]) {
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            guard let text = iterator.next(), let value = Int(text), value > 0 else { fail("\(flag) needs a positive number") }
-            switch flag {
-            case "--services": services = value
-            case "--servers": servers = value
-            case "--runs": runs = value
-            case "--ipvsadm-runs": ipvsadmRuns = value
-            case "--changes": changes = value
-            default: fail("unknown option \(flag); known: --services --servers --runs --ipvsadm-runs --changes")
-            }
-        }
-    }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("IPVSBench: \(message)\n".utf8))
-    exit(1)
-}
-
-@discardableResult
-func shell(_ command: String, input: String? = nil) -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let stdin = Pipe()
-    if input != nil { process.standardInput = stdin }
-    do { try process.run() } catch { fail("cannot run \(command): \(error)") }
-    if let input {
-        // Write from another thread: a large table would fill the pipe while the child has not started reading.
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 { fail("`\(command)` failed (\(process.terminationStatus)): \(text)") }
-    return text
-}
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-
-let options = Options(CommandLine.arguments)
+let options = {
+    var options = Options()
+    Bench.parseIntegers(CommandLine.arguments, into: &options, ["--services": \.services, "--servers": \.servers, "--runs": \.runs, "--ipvsadm-runs": \.ipvsadmRuns, "--changes": \.changes])
+    return options
+}()
 let clock = ContinuousClock()
 
 /// Every measurement gets a fresh network namespace, so a fresh IPVS table: a flushed table leaves its real servers
@@ -82,14 +32,14 @@ let clock = ContinuousClock()
 var namespaces: [String] = []
 @MainActor func freshNamespace(_ name: String) -> (name: String, ipvs: IPVSKernel) {
     let namespace = "naipvs-bench-\(name)"
-    shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
+    Bench.shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
     namespaces.append(namespace)
-    shell(
+    Bench.shell(
         "ip -n \(namespace) link add naipvs-d0 type dummy && ip -n \(namespace) link set naipvs-d0 up"
             + " && ip -n \(namespace) addr add 10.255.255.1/32 dev naipvs-d0 && ip -n \(namespace) route add 10.0.0.0/8 dev naipvs-d0")
-    do { return (namespace, try IPVSKernel(namespacePath: "/var/run/netns/\(namespace)", receiveTimeout: .seconds(120))) } catch { fail("\(error)") }
+    do { return (namespace, try IPVSKernel(namespacePath: "/var/run/netns/\(namespace)", receiveTimeout: .seconds(120))) } catch { Bench.fail("\(error)") }
 }
-defer { for namespace in namespaces { shell("ip netns del \(namespace)") } }
+defer { for namespace in namespaces { Bench.shell("ip netns del \(namespace)") } }
 
 func vip(_ i: Int) -> IPAddress { IPAddress("10.100.\(i / 250).\(i % 250 + 1)")! }
 func backend(_ i: Int) -> IPAddress { IPAddress("10.200.\(i / 250).\(i % 250 + 1)")! }
@@ -111,10 +61,10 @@ let expectedServers = options.services * options.servers
 func verify(_ who: String, _ ipvs: IPVSKernel) {
     do {
         let services = try ipvs.services()
-        guard services.count == options.services else { fail("\(who): \(services.count) services in the kernel, expected \(options.services)") }
+        guard services.count == options.services else { Bench.fail("\(who): \(services.count) services in the kernel, expected \(options.services)") }
         let sample = try ipvs.realServers(of: services[services.count / 2].service.key)
-        guard sample.count == options.servers else { fail("\(who): \(sample.count) real servers on a sample service, expected \(options.servers)") }
-    } catch { fail("\(who): verification failed: \(error)") }
+        guard sample.count == options.servers else { Bench.fail("\(who): \(sample.count) real servers on a sample service, expected \(options.servers)") }
+    } catch { Bench.fail("\(who): verification failed: \(error)") }
 }
 
 print("IPVSBench: \(options.services) services × \(options.servers) real servers (\(operations.count) changes); library runs \(options.runs), ipvsadm -R runs \(options.ipvsadmRuns)")
@@ -126,44 +76,44 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
         let target = freshNamespace("lib\(run)")
         var failures: [IPVSError?] = []
         let library = clock.measure {
-            do { failures = try target.ipvs.apply(operations) } catch { fail("apply: \(error)") }
+            do { failures = try target.ipvs.apply(operations) } catch { Bench.fail("apply: \(error)") }
         }
-        if let first = failures.lazy.compactMap({ $0 }).first { fail("library: \(failures.compactMap { $0 }.count) changes failed, first: \(first)") }
+        if let first = failures.lazy.compactMap({ $0 }).first { Bench.fail("library: \(failures.compactMap { $0 }.count) changes failed, first: \(first)") }
         verify("library", target.ipvs)
-        libraryTimes.append(seconds(library))
-        print(String(format: "run %d: library %.2f s", run, seconds(library)))
+        libraryTimes.append(Bench.seconds(library))
+        print(String(format: "run %d: library %.2f s", run, Bench.seconds(library)))
         last = target
     }
     if run <= options.ipvsadmRuns {
         let target = freshNamespace("adm\(run)")
-        let ipvsadm = clock.measure { shell("ip netns exec \(target.name) ipvsadm -R", input: rules) }
+        let ipvsadm = clock.measure { Bench.shell("ip netns exec \(target.name) ipvsadm -R", input: rules) }
         verify("ipvsadm -R", target.ipvs)
-        ipvsadmTimes.append(seconds(ipvsadm))
-        print(String(format: "run %d: ipvsadm -R %.2f s", run, seconds(ipvsadm)))
+        ipvsadmTimes.append(Bench.seconds(ipvsadm))
+        print(String(format: "run %d: ipvsadm -R %.2f s", run, Bench.seconds(ipvsadm)))
     }
 }
 
 // One real-server change, timed alone, with the full table loaded (the library's last table).
-guard let (namespace, ipvs) = last else { fail("no library run") }
+guard let (namespace, ipvs) = last else { Bench.fail("no library run") }
 let key = ServiceKey.address(.tcp, vip(options.services / 2), port: 80)
 var changeTimes: [Double] = []
 for n in 0..<options.changes {
     let server = RealServer(backend(options.services / 2), port: 8000, weight: Int32(n % 7 + 2), forwarding: .masquerade)
     let elapsed = clock.measure {
-        do { try ipvs.updateRealServer(server, in: key) } catch { fail("single change: \(error)") }
+        do { try ipvs.updateRealServer(server, in: key) } catch { Bench.fail("single change: \(error)") }
     }
-    changeTimes.append(seconds(elapsed))
+    changeTimes.append(Bench.seconds(elapsed))
 }
-let ipvsadmSingle = clock.measure { shell("ip netns exec \(namespace) ipvsadm -e -t \(vip(options.services / 2)):80 -r \(backend(options.services / 2)):8000 -m -w 9") }
+let ipvsadmSingle = clock.measure { Bench.shell("ip netns exec \(namespace) ipvsadm -e -t \(vip(options.services / 2)):80 -r \(backend(options.services / 2)):8000 -m -w 9") }
 
-let libraryMedian = median(libraryTimes)
-let ipvsadmMedian = median(ipvsadmTimes)
+let libraryMedian = Bench.median(libraryTimes)
+let ipvsadmMedian = Bench.median(ipvsadmTimes)
 print("")
 print("                              library      ipvsadm -R   ratio (library / ipvsadm)")
 print(String(format: "bulk %6d svc × %2d rs      %8.2f s   %8.2f s     %.3f×   (target ≤ 1.0×)",
     options.services, options.servers, libraryMedian, ipvsadmMedian, libraryMedian / ipvsadmMedian))
 print("                              (library: median of \(options.runs) runs; ipvsadm -R: median of \(options.ipvsadmRuns))")
 print(String(format: "single real-server change    %8.3f ms  %8.3f ms    (library: median of %d; ipvsadm -e: one process, for reference; target < 1 ms)",
-    median(changeTimes) * 1000, seconds(ipvsadmSingle) * 1000, options.changes))
+    Bench.median(changeTimes) * 1000, Bench.seconds(ipvsadmSingle) * 1000, options.changes))
 print(String(format: "per change (bulk)            %8.1f µs  %8.1f µs", libraryMedian / Double(operations.count) * 1e6, ipvsadmMedian / Double(operations.count) * 1e6))
 _ = expectedServers

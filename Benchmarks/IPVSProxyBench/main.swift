@@ -11,6 +11,7 @@
 //     kube-ipvs0, the filter table's elements) vs `ipvsadm -R` of the same virtual and real servers;
 // (b) one endpoint change end to end: from the EndpointSlice event to the kernel, with the N Services loaded;
 // (c) a full resync with nothing changed: the kernel read back, and the writes it sent counted (must be 0).
+import BenchSupport
 import Foundation
 import IPVS
 import Iptables
@@ -24,66 +25,8 @@ struct Options {
     var ipvsadmRuns = 1
     var changes = 101
     var resyncs = 3
-
-    init(_ arguments: [String]) {
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            guard let text = iterator.next(), let value = Int(text), value > 0 else { fail("\(flag) needs a positive number") }
-            switch flag {
-            case "--services": services = value
-            case "--endpoints": endpoints = value
-            case "--runs": runs = value
-            case "--ipvsadm-runs": ipvsadmRuns = value
-            case "--changes": changes = value
-            case "--resyncs": resyncs = value
-            default: fail("unknown option \(flag); known: --services --endpoints --runs --ipvsadm-runs --changes --resyncs")
-            }
-        }
-    }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("IPVSProxyBench: \(message)\n".utf8))
-    exit(1)
-}
-
-func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-
-@discardableResult
-func shell(_ command: String, input: String? = nil) -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let stdin = Pipe()
-    if input != nil { process.standardInput = stdin }
-    do { try process.run() } catch { fail("cannot run \(command): \(error)") }
-    if let input {
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 { fail("`\(command)` failed (\(process.terminationStatus)): \(text)") }
-    return text
-}
-
-func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? .nan : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-}
 
 /// Counts every write that reaches the kernel's IPVS table, independently of the proxier's own count.
 final class CountingIPVS: IPVSInterface, @unchecked Sendable {
@@ -151,8 +94,12 @@ struct NoConntrack: ConntrackCleaner {
     func clearUDP(nodePort port: Int, endpoint: Proxy.IPAddress) throws {}
 }
 
-let options = Options(CommandLine.arguments)
-guard getuid() == 0 else { fail("needs root (network namespaces, IPVS); run it inside scripts/ipvs-vm") }
+let options = {
+    var options = Options()
+    Bench.parseIntegers(CommandLine.arguments, into: &options, ["--services": \.services, "--endpoints": \.endpoints, "--runs": \.runs, "--ipvsadm-runs": \.ipvsadmRuns, "--changes": \.changes, "--resyncs": \.resyncs])
+    return options
+}()
+guard getuid() == 0 else { Bench.fail("needs root (network namespaces, IPVS); run it inside scripts/ipvs-vm") }
 let clock = ContinuousClock()
 
 func serviceIP(_ i: Int) -> String { "10.96.\(i / 250).\(i % 250 + 1)" }
@@ -177,9 +124,9 @@ func slice(_ i: Int, _ endpoints: [String]) -> EndpointSliceObject {
 var namespaces: [String] = []
 @MainActor func freshNamespace(_ name: String) -> String {
     let namespace = "naipvsp-bench-\(name)"
-    shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
+    Bench.shell("ip netns del \(namespace) 2>/dev/null; ip netns add \(namespace)")
     namespaces.append(namespace)
-    shell(
+    Bench.shell(
         "ip -n \(namespace) link add naipvsp-d0 type dummy && ip -n \(namespace) link set naipvsp-d0 up"
             + " && ip -n \(namespace) addr add 10.255.255.1/32 dev naipvsp-d0 && ip -n \(namespace) route add 10.0.0.0/8 dev naipvsp-d0")
     return namespace
@@ -187,10 +134,10 @@ var namespaces: [String] = []
 /// Empties a measured namespace's IPVS table before the next measurement: the kernel keeps every namespace's virtual
 /// servers in one global hash table of 256 buckets, so a table left behind would slow the next run's lookups.
 @MainActor func emptyAndDelete(_ namespace: String) {
-    shell("ip netns exec \(namespace) ipvsadm -C; ip netns del \(namespace)")
+    Bench.shell("ip netns exec \(namespace) ipvsadm -C; ip netns del \(namespace)")
     namespaces.removeAll { $0 == namespace }
 }
-@MainActor func cleanup() { for namespace in namespaces { shell("ip netns del \(namespace) 2>/dev/null || true") } }
+@MainActor func cleanup() { for namespace in namespaces { Bench.shell("ip netns del \(namespace) 2>/dev/null || true") } }
 
 final class OutcomeBox: @unchecked Sendable {
     var value: SyncOutcome?
@@ -211,8 +158,8 @@ func blocking(_ body: @escaping @Sendable () async -> SyncOutcome) -> SyncOutcom
 var quiet = Logger(label: "bench")
 quiet.logLevel = .critical
 let totalServers = options.services * options.endpoints
-say("IPVSProxyBench: \(options.services) Services × \(options.endpoints) endpoints (\(options.services + totalServers) IPVS objects, \(options.services) addresses on kube-ipvs0)")
-say("kernel \(shell("uname -r").trimmingCharacters(in: .whitespacesAndNewlines)); proxier runs \(options.runs), ipvsadm -R runs \(options.ipvsadmRuns)")
+Bench.say("IPVSProxyBench: \(options.services) Services × \(options.endpoints) endpoints (\(options.services + totalServers) IPVS objects, \(options.services) addresses on kube-ipvs0)")
+Bench.say("kernel \(Bench.shell("uname -r").trimmingCharacters(in: .whitespacesAndNewlines)); proxier runs \(options.runs), ipvsadm -R runs \(options.ipvsadmRuns)")
 
 var proxierTimes: [Double] = []
 var ipvsadmTimes: [Double] = []
@@ -240,7 +187,7 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
             ipvs = CountingIPVS(try IPVSKernel(namespacePath: path, receiveTimeout: .seconds(300)))
             dummy = CountingDummy(try DummyInterface(namespacePath: path, receiveTimeout: .seconds(300)))
             nft = CountingNftables(try LibNftables(networkNamespace: path))
-        } catch { fail("\(error)") }
+        } catch { Bench.fail("\(error)") }
         let proxier = IPVSProxier.make(
             configuration: IPVSProxierConfiguration(
                 nodeName: "bench-node", syncPeriod: .seconds(36000), clusterCIDR: IPPrefix("10.244.0.0/16"),
@@ -252,16 +199,16 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
         proxier.endpointSlicesSynced()
         let start = clock.now
         let outcome = blocking { await proxier.syncNow() }
-        let elapsed = seconds(clock.now - start)
-        guard case .applied(full: true, _) = outcome else { fail("initial sync: \(outcome)") }
+        let elapsed = Bench.seconds(clock.now - start)
+        guard case .applied(full: true, _) = outcome else { Bench.fail("initial sync: \(outcome)") }
         do {
             let listed = try ipvs.services()
-            guard listed.count == options.services else { fail("\(listed.count) virtual servers in the kernel, expected \(options.services)") }
-            guard try ipvs.realServers(of: listed[listed.count / 2].service.key).count == options.endpoints else { fail("a sample virtual server lacks real servers") }
-            guard try dummy.addresses().count == options.services else { fail("kube-ipvs0 lacks addresses") }
-        } catch { fail("verification: \(error)") }
+            guard listed.count == options.services else { Bench.fail("\(listed.count) virtual servers in the kernel, expected \(options.services)") }
+            guard try ipvs.realServers(of: listed[listed.count / 2].service.key).count == options.endpoints else { Bench.fail("a sample virtual server lacks real servers") }
+            guard try dummy.addresses().count == options.services else { Bench.fail("kube-ipvs0 lacks addresses") }
+        } catch { Bench.fail("verification: \(error)") }
         proxierTimes.append(elapsed)
-        note(String(format: "run %d: proxier initial sync %.2f s (%d IPVS writes, %d address writes, %d nft commands)", run, elapsed, ipvs.writes, dummy.writes, nft.writes))
+        Bench.note(String(format: "run %d: proxier initial sync %.2f s (%d IPVS writes, %d address writes, %d nft commands)", run, elapsed, ipvs.writes, dummy.writes, nft.writes))
 
         if run == options.runs {
             // (b) one endpoint change, event to kernel, on the loaded table.
@@ -273,8 +220,8 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
                 let start = clock.now
                 proxier.endpointSliceChanged(previous: nil, current: event)
                 let outcome = blocking { await proxier.syncNow() }
-                changeTimes.append(seconds(clock.now - start))
-                guard case .applied(full: false, let writes) = outcome else { fail("endpoint change: \(outcome)") }
+                changeTimes.append(Bench.seconds(clock.now - start))
+                guard case .applied(full: false, let writes) = outcome else { Bench.fail("endpoint change: \(outcome)") }
                 changeWrites.append(writes)
             }
             // (c) full resyncs with nothing changed. The endpoint changes of (b) left stale hairpin elements that
@@ -283,7 +230,7 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
             do {
                 let before = nft.writes
                 proxier.requestFullSync()
-                guard case .applied(full: true, _) = blocking({ await proxier.syncNow() }) else { fail("settling full sync failed") }
+                guard case .applied(full: true, _) = blocking({ await proxier.syncNow() }) else { Bench.fail("settling full sync failed") }
                 settleWrites = nft.writes - before
             }
             for _ in 0..<options.resyncs {
@@ -291,8 +238,8 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
                 proxier.requestFullSync()
                 let start = clock.now
                 let outcome = blocking { await proxier.syncNow() }
-                resyncTimes.append(seconds(clock.now - start))
-                guard case .applied(full: true, let writes) = outcome else { fail("idle resync: \(outcome)") }
+                resyncTimes.append(Bench.seconds(clock.now - start))
+                guard case .applied(full: true, let writes) = outcome else { Bench.fail("idle resync: \(outcome)") }
                 resyncWrites.append((writes, ipvs.writes - before.0, dummy.writes - before.1, nft.writes - before.2))
             }
         }
@@ -301,27 +248,27 @@ for run in 1...max(options.runs, options.ipvsadmRuns) {
     if run <= options.ipvsadmRuns {
         let namespace = freshNamespace("a\(run)")
         let start = clock.now
-        shell("ip netns exec \(namespace) ipvsadm -R", input: rules)
-        let elapsed = seconds(clock.now - start)
-        let count = shell("ip netns exec \(namespace) ipvsadm -Sn | grep -c '^-A'").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard Int(count) == options.services else { fail("ipvsadm -R programmed \(count) services") }
+        Bench.shell("ip netns exec \(namespace) ipvsadm -R", input: rules)
+        let elapsed = Bench.seconds(clock.now - start)
+        let count = Bench.shell("ip netns exec \(namespace) ipvsadm -Sn | grep -c '^-A'").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Int(count) == options.services else { Bench.fail("ipvsadm -R programmed \(count) services") }
         ipvsadmTimes.append(elapsed)
-        note(String(format: "run %d: ipvsadm -R %.2f s", run, elapsed))
+        Bench.note(String(format: "run %d: ipvsadm -R %.2f s", run, elapsed))
         emptyAndDelete(namespace)
     }
 }
 cleanup()
 
-let ours = median(proxierTimes)
-let anchor = median(ipvsadmTimes)
-say("")
-say("                                              IPVS proxier     ipvsadm -R     ratio     target")
-say(String(format: "(a) initial sync, %5d svc × %2d endpoints   %9.2f s    %9.2f s    %.3f×    ≤ 1.2×", options.services, options.endpoints, ours, anchor, ours / anchor))
-say("    (proxier: median of \(proxierTimes.count); it also binds \(options.services) addresses and fills the filter table; ipvsadm -R: median of \(ipvsadmTimes.count))")
-say(String(format: "(b) one endpoint change, event to kernel    median %.3f ms, p90 %.3f ms, max %.3f ms (%d changes, %d writes each)    target < 5 ms",
-    median(changeTimes) * 1000, percentile(changeTimes, 0.9) * 1000, (changeTimes.max() ?? .nan) * 1000, changeTimes.count, changeWrites.first ?? -1))
+let ours = Bench.median(proxierTimes)
+let anchor = Bench.median(ipvsadmTimes)
+Bench.say("")
+Bench.say("                                              IPVS proxier     ipvsadm -R     ratio     target")
+Bench.say(String(format: "(a) initial sync, %5d svc × %2d endpoints   %9.2f s    %9.2f s    %.3f×    ≤ 1.2×", options.services, options.endpoints, ours, anchor, ours / anchor))
+Bench.say("    (proxier: median of \(proxierTimes.count); it also binds \(options.services) addresses and fills the filter table; ipvsadm -R: median of \(ipvsadmTimes.count))")
+Bench.say(String(format: "(b) one endpoint change, event to kernel    median %.3f ms, p90 %.3f ms, max %.3f ms (%d changes, %d writes each)    target < 5 ms",
+    Bench.median(changeTimes) * 1000, Bench.percentile(changeTimes, 0.9) * 1000, (changeTimes.max() ?? .nan) * 1000, changeTimes.count, changeWrites.first ?? -1))
 let writes = resyncWrites.map { $0.outcome + $0.ipvs + $0.addresses + $0.nft }
-say(String(format: "(c) full resync, nothing changed            median %.2f s; writes: %@    target 0 writes",
-    median(resyncTimes), resyncWrites.map { "ipvs \($0.ipvs) / addresses \($0.addresses) / nft \($0.nft) (proxier says \($0.outcome))" }.joined(separator: "; ")))
-say("    (before them, one full sync removed the stale hairpin elements (b) left for it: \(settleWrites) nft command(s))")
-if writes.contains(where: { $0 != 0 }) { fail("an idle full resync wrote to the kernel") }
+Bench.say(String(format: "(c) full resync, nothing changed            median %.2f s; writes: %@    target 0 writes",
+    Bench.median(resyncTimes), resyncWrites.map { "ipvs \($0.ipvs) / addresses \($0.addresses) / nft \($0.nft) (proxier says \($0.outcome))" }.joined(separator: "; ")))
+Bench.say("    (before them, one full sync removed the stale hairpin elements (b) left for it: \(settleWrites) nft command(s))")
+if writes.contains(where: { $0 != 0 }) { Bench.fail("an idle full resync wrote to the kernel") }

@@ -2,6 +2,7 @@
 //
 // Run: swift run -c release KubeAPIBench [--runs N]
 // Each measured run happens in a fresh child process so that peak RSS (VmHWM) belongs to that run alone.
+import BenchSupport
 import Foundation
 import KubeAPI
 import Logging
@@ -88,7 +89,6 @@ func threadCPUSeconds() -> Double {
     return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 
-func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
 
 /// Child mode: decode the list in `path`; print "seconds peakMB count".
 /// `mode` is keep / drop (unknown fields) or foundation (Foundation's JSONDecoder over the same bytes: the anchor).
@@ -148,10 +148,6 @@ func runChild(_ arguments: [String]) throws -> (seconds: Double, megabytes: Doub
     return (fields[0], fields[1])
 }
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
 
 let arguments = CommandLine.arguments
 if arguments.count >= 3, arguments[1] == "--child-list" {
@@ -179,7 +175,7 @@ if arguments.count >= 2, arguments[1] == "--probe" {
     func time(_ label: String, _ body: () throws -> Void) rethrows {
         let start = clock.now
         for _ in 0..<2000 { try body() }
-        print(label, String(format: "%.1f us/pod", seconds(clock.now - start) / 2000 * 1e6))
+        print(label, String(format: "%.1f us/pod", Bench.seconds(clock.now - start) / 2000 * 1e6))
     }
     let shared = JSONDecoder()
     try time("JSONValue (generic)") { _ = try shared.decode(JSONValue.self, from: data) }
@@ -238,8 +234,8 @@ for (label, mode) in [
         times.append(time)
         peaks.append(peak)
     }
-    let time = median(times)
-    let peak = median(peaks)
+    let time = Bench.median(times)
+    let peak = Bench.median(peaks)
     if mode == "foundation" { foundationTime = time }
     print(
         label.padding(toLength: 38, withPad: " ", startingAt: 0)
@@ -254,8 +250,8 @@ for (label, mode) in [("WATCH \(eventCount) events, unknown kept", "keep"), ("WA
         times.append(time)
         peaks.append(peak)
     }
-    let time = median(times)
+    let time = Bench.median(times)
     print(
         label.padding(toLength: 38, withPad: " ", startingAt: 0)
-            + String(format: "%8.3f        -       -   %13.1f        -       -   (%.0f events/s)", time, median(peaks), Double(eventCount) / time))
+            + String(format: "%8.3f        -       -   %13.1f        -       -   (%.0f events/s)", time, Bench.median(peaks), Double(eventCount) / time))
 }
