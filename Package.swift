@@ -60,7 +60,12 @@ let package = Package(
         ),
         .target(
             name: "Iptables",
-            dependencies: ["CNftables"],
+            dependencies: ["CNftables", "AgentJSON"],
+            swiftSettings: strictSettings
+        ),
+        // A JSON document as a value, shared by KubeAPI (which re-exports it) and Iptables (nft --json listings).
+        .target(
+            name: "AgentJSON",
             swiftSettings: strictSettings
         ),
         .target(
@@ -82,6 +87,7 @@ let package = Package(
         .target(
             name: "KubeAPI",
             dependencies: [
+                "AgentJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,5 @@
+public import AgentJSON
+
 /// The seam between the proxier and the kernel's nf_tables, shaped like knftables' `Interface`:
 /// build a ``Transaction``, ``run(_:)`` it atomically, ``check(_:)`` it without applying, list a table back.
 ///
