@@ -52,14 +52,8 @@ struct KernelRulesetTests {
         }
     }
 
-    @Test("every rule form is accepted by the kernel, and reads back as desired", arguments: [IPFamily.ipv4, .ipv6])
-    func acceptsRuleset(_ family: IPFamily) async throws {
-        try SystemTests.requireRoot()
-        let namespace = try NetworkNamespace.create("naproxy-krs-\(UInt16.random(in: 1000...9999))")
-        defer { namespace.delete() }
-        let nft = try LibNftables(networkNamespace: namespace.path)
-        let harness = ProxierHarness(fake: FakeNftables(), family: family, clusterCIDR: family == .ipv4 ? "10.244.0.0/16" : "fd00:244::/64")
-        // Same inputs through a proxier over the real kernel.
+    /// A proxier with `harness`'s configuration over the real kernel's `nft`, fed every rule form and synced.
+    static func kernelProxier(like harness: ProxierHarness, over nft: LibNftables, family: IPFamily) -> NftablesProxier {
         let proxier = NftablesProxier(
             configuration: harness.proxier.configuration,
             nftables: nft,
@@ -68,9 +62,21 @@ struct KernelRulesetTests {
             health: ProxyHealth(timeout: .seconds(60)),
             logger: harness.logs.logger(label: "proxy")
         )
-        Self.feed(proxier, family: family)
+        feed(proxier, family: family)
         proxier.servicesSynced()
         proxier.endpointSlicesSynced()
+        return proxier
+    }
+
+    @Test("every rule form is accepted by the kernel, and reads back as desired", arguments: [IPFamily.ipv4, .ipv6])
+    func acceptsRuleset(_ family: IPFamily) async throws {
+        try SystemTests.requireRoot()
+        let namespace = try NetworkNamespace.create("naproxy-krs-\(UInt16.random(in: 1000...9999))")
+        defer { namespace.delete() }
+        let nft = try LibNftables(networkNamespace: namespace.path)
+        let harness = ProxierHarness(fake: FakeNftables(), family: family, clusterCIDR: family == .ipv4 ? "10.244.0.0/16" : "fd00:244::/64")
+        // Same inputs through a proxier over the real kernel.
+        let proxier = Self.kernelProxier(like: harness, over: nft, family: family)
         let outcome = await proxier.syncNow()
         guard case .applied(full: true, _) = outcome else {
             Issue.record("full sync failed: \(outcome)")
@@ -93,17 +99,7 @@ struct KernelRulesetTests {
         Self.compare(try #require(try nft.list(family: nftFamily, table: "node-agent")), try #require(proxier.lastApplied))
 
         // A second proxier (a restart) converges on the same table in one full sync.
-        let restarted = NftablesProxier(
-            configuration: harness.proxier.configuration,
-            nftables: nft,
-            conntrack: RecordingConntrack(),
-            sysctl: MemorySysctl(),
-            health: ProxyHealth(timeout: .seconds(60)),
-            logger: harness.logs.logger(label: "proxy")
-        )
-        Self.feed(restarted, family: family)
-        restarted.servicesSynced()
-        restarted.endpointSlicesSynced()
+        let restarted = Self.kernelProxier(like: harness, over: nft, family: family)
         let restart = await restarted.syncNow()
         guard case .applied(full: true, _) = restart else {
             Issue.record("restart sync failed: \(restart)")
