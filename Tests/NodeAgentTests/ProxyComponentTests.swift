@@ -2,7 +2,6 @@ import Foundation
 import IPVS
 import Iptables
 import KubeAPI
-import Kubelet
 import Logging
 import NodeAgentTesting
 import Prometheus
@@ -11,6 +10,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
+@testable import Kubelet
 @testable import NodeAgent
 
 /// Keeps sysctl writes in memory (the real ones would change this host).
@@ -283,5 +283,29 @@ struct KubeletLocalPodsTests {
         #expect(KubeletLocalPods.localPod(deleting, status: deletingStatus).terminating)
         let (failed, failedStatus) = Self.pod(ready: false, ips: ["10.88.0.5"], phase: "Failed")
         #expect(KubeletLocalPods.localPod(failed, status: failedStatus).terminating)
+    }
+
+    @Test("changes are pushed by the status manager: a new pod, a readiness flip and a forgotten pod each tick", .timeLimit(.minutes(1)))
+    func changesFollowTheStatusManager() async throws {
+        let manager = StatusManager(client: nil, mirrors: MirrorPodCache(), clock: SystemKubeletClock(), logger: Logger(label: "test"))
+        let source = KubeletLocalPods(statusManager: manager)
+        var ticks = source.changes().makeAsyncIterator()
+        #expect(await ticks.next() != nil)  // the pods already there (none)
+        #expect(await source.pods().isEmpty)
+
+        var (desired, status) = Self.pod(ready: false, ips: ["10.88.0.5"])
+        desired.pod.metadata.uid = "uid-1"
+        manager.set(desired, status: status)
+        #expect(await ticks.next() != nil)
+        #expect(await source.pods().map(\.ready) == [false])
+
+        status.conditions = [PodCondition(type: "Ready", status: "True")]
+        manager.set(desired, status: status)
+        #expect(await ticks.next() != nil)
+        #expect(await source.pods().map(\.ready) == [true])
+
+        manager.forget("uid-1")
+        #expect(await ticks.next() != nil)
+        #expect(await source.pods().isEmpty)
     }
 }

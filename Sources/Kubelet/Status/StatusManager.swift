@@ -55,6 +55,8 @@ public final class StatusManager: Service, Sendable {
     private let resync: Duration
     private let clock: any KubeletClock
     private let counters = Mutex<(patches: Int, deletes: Int, failures: Int)>((0, 0, 0))
+    /// Subscribers of ``changes()``, by subscription number.
+    private let watchers = Mutex<(next: Int, continuations: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
     static let concurrency = 8
 
     init(client: (any KubeClientProtocol)?, mirrors: MirrorPodCache, clock: any KubeletClock, resync: Duration = .seconds(10), logger: Logger) {
@@ -67,24 +69,26 @@ public final class StatusManager: Service, Sendable {
 
     /// Sets a pod's wanted status; nothing is sent when it equals the last one.
     func set(_ pod: DesiredPod, status: PodStatus) {
-        let changed = entries.withLock { entries -> Bool in
+        let (changed, podChanged) = entries.withLock { entries -> (Bool, Bool) in
             guard var entry = entries[pod.uid] else {
                 var entry = Entry(pod: pod, status: status)
                 entry.apiStatus = pod.isStatic ? nil : pod.pod.status
                 entries[pod.uid] = entry
-                return true
+                return (true, true)
             }
+            let podChanged = entry.pod != pod
             entry.pod = pod
             guard entry.status != status else {
                 entries[pod.uid] = entry
-                return false
+                return (false, podChanged)
             }
             entry.status = status
             entry.version += 1
             entries[pod.uid] = entry
-            return true
+            return (true, podChanged)
         }
         if changed { signal.fire() }
+        if changed || podChanged { notifyWatchers() }
     }
 
     /// The last status set for a pod.
@@ -101,7 +105,28 @@ public final class StatusManager: Service, Sendable {
     }
 
     /// Forgets a pod that left every source.
-    func forget(_ uid: String) { entries.withLock { _ = $0.removeValue(forKey: uid) } }
+    func forget(_ uid: String) {
+        if entries.withLock({ $0.removeValue(forKey: uid) }) != nil { notifyWatchers() }
+    }
+
+    /// Ticks after a pod's status or spec changed here, or a pod was forgotten: what ``snapshots()`` shows moved.
+    /// A burst of changes before the subscriber looks again is one tick.
+    public func changes() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = watchers.withLock { watchers -> Int in
+            watchers.next += 1
+            watchers.continuations[watchers.next] = continuation
+            return watchers.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.watchers.withLock { _ = $0.continuations.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    private func notifyWatchers() {
+        for continuation in watchers.withLock({ Array($0.continuations.values) }) { continuation.yield() }
+    }
 
     /// Every pod's status, by UID.
     public func snapshots() -> [Snapshot] {

@@ -5,12 +5,11 @@ import Proxy
 /// This node's pods as standalone Services see them (``LocalPodSource``), read from the kubelet's status manager:
 /// every pod a worker runs, with the IPs its sandbox got, its `Ready` condition and its container ports.
 ///
-/// The status manager has no change feed of its own, so ``changes()`` compares the list once per
-/// ``pollInterval`` and ticks when it differs: endpoints follow a pod within that interval. The comparison is of a
-/// few small values per pod, in memory.
+/// ``changes()`` follows the status manager's own change feed and ticks only when this view of the pods differs
+/// from the last one (a status change that moves no IP, readiness or port is not a tick): endpoints follow a pod
+/// as soon as its status is set.
 struct KubeletLocalPods: LocalPodSource {
     let statusManager: StatusManager
-    var pollInterval: Duration = .seconds(1)
 
     func pods() async -> [LocalPod] {
         statusManager.snapshots().map { Self.localPod($0.pod, status: $0.status) }.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
@@ -18,16 +17,17 @@ struct KubeletLocalPods: LocalPodSource {
 
     func changes() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let interval = pollInterval
+        let updates = statusManager.changes()
         let task = Task {
-            var last: [LocalPod]? = nil
-            while !Task.isCancelled {
+            // The pods already there are the first tick; then one per change that shows.
+            var last = await pods()
+            continuation.yield()
+            for await _ in updates {
                 let current = await pods()
                 if current != last {
                     last = current
                     continuation.yield()
                 }
-                try? await Task.sleep(for: interval)
             }
             continuation.finish()
         }
