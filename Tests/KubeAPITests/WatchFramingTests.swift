@@ -75,6 +75,32 @@ struct WatchFramingTests {
         #expect(framer.pendingByteCount == 0)
     }
 
+    @Test("long strings with escapes and braces frame right whatever chunk boundary cuts them")
+    func longStringsAtEveryCut() {
+        let value = String(repeating: "x", count: 37) + #"\"}{ ]["# + String(repeating: "y", count: 29) + #"\\"#
+        let text = #"{"type":"ADDED","object":{"metadata":{"name":"a","annotations":{"k":"\#(value)"}}}}"# + "\n"
+        let bytes = Array(text.utf8)
+        for cut in 1..<bytes.count {
+            var decoder = WatchEventDecoder<ConfigMap>(logger: testLogger())
+            var events = decoder.feed(bytes[..<cut])
+            events += decoder.feed(bytes[cut...])
+            #expect(names(events) == ["ADDED a"], "cut at \(cut)")
+            guard case .added(let object) = events.first else { continue }
+            #expect(object.metadata.annotations?["k"] == String(repeating: "x", count: 37) + "\"}{ ][" + String(repeating: "y", count: 29) + "\\")
+        }
+    }
+
+    @Test("a bad field in an event's object is reported by the object's own path")
+    func eventErrorPath() {
+        let recorder = LogRecorder()
+        var decoder = WatchEventDecoder<Pod>(logger: recorder.logger(label: "watch"))
+        let text = #"{"type":"MODIFIED","object":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","ports":[{"containerPort":"x"}]}]}}}"#
+        #expect(decoder.feed(Array((text + "\n").utf8)).isEmpty)
+        let warning = recorder.records.first { $0.level == .warning }
+        let error = warning?.metadata["error"] ?? ""
+        #expect(error.contains("field spec.containers[0].ports[0].containerPort"), "\(error)")
+    }
+
     @Test("an object larger than the limit is dropped as garbage instead of growing memory")
     func oversize() {
         var framer = JSONStreamFramer(maximumObjectSize: 16)

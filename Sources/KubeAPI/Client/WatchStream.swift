@@ -63,31 +63,51 @@ public struct WatchEventDecoder<T: KubeResource>: Sendable {
         var metadata: Meta?
     }
 
-    /// Decodes one `{"type": ..., "object": ...}` frame.
+    /// Decodes one `{"type": ..., "object": ...}` frame: tokenised once, the object decoded from that tape.
     static func decodeEvent(_ bytes: [UInt8], keepUnknownFields: Bool) throws -> WatchEvent<T> {
-        let (type, objectBytes) = try bytes.withUnsafeBufferPointer { buffer -> (String, Data) in
-            let members = try JSONScanner.objectMembers(buffer, in: 0..<buffer.count)
-            guard let typeRange = members.first(where: { $0.key == "type" })?.value,
-                let type = JSONScanner.decodeString(buffer, typeRange)
-            else { throw KubeAPIError.invalidRequest("watch event has no \"type\"") }
-            guard let objectRange = members.first(where: { $0.key == "object" })?.value else {
-                throw KubeAPIError.invalidRequest("watch event \(type) has no \"object\"")
+        try bytes.withUnsafeBytes { raw -> WatchEvent<T> in
+            let tape: Tape
+            do { tape = try Tape(raw) } catch { throw KubeAPIError.malformedJSON(what: "watch event", underlying: error) }
+            return try withExtendedLifetime(tape) { try decodeEvent(tape, raw: raw, keepUnknownFields: keepUnknownFields) }
+        }
+    }
+
+    private static func decodeEvent(_ tape: Tape, raw: UnsafeRawBufferPointer, keepUnknownFields: Bool) throws -> WatchEvent<T> {
+        guard tape.tokens[0].kind == .objectStart else { throw KubeAPIError.invalidRequest("watch event is not an object") }
+        guard let typeIndex = tape.member("type", in: 0), let type = try? tape.string(at: typeIndex) else {
+            throw KubeAPIError.invalidRequest("watch event has no \"type\"")
+        }
+        guard let object = tape.member("object", in: 0) else { throw KubeAPIError.invalidRequest("watch event \(type) has no \"object\"") }
+        tape.pathRoot = object
+        // The object's own JSON, for unknown-field preservation.
+        func objectBytes() -> Data {
+            let last = tape.tokens[Int(tape.tokens[object].next) - 1]
+            let start = tape.tokens[object].kind == .string ? Int(tape.tokens[object].start) - 1 : Int(tape.tokens[object].start)
+            let end = tape.tokens[object].kind == .string ? Int(last.end) + 1 : Int(last.end)
+            return Data(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+        }
+        func resource() throws -> T {
+            do {
+                var value = try tape.decodeValue(T.self, at: object)
+                if keepUnknownFields { value.unknownFields = UnknownFields(original: objectBytes()) }
+                return value
+            } catch {
+                throw KubeAPIError.decoding(what: "\(T.resourceType.kind) object", underlying: error)
             }
-            return (type, Data(UnsafeBufferPointer(rebasing: buffer[objectRange])))
         }
         switch type {
-        case "ADDED": return .added(try ResourceCodec.decode(T.self, from: objectBytes, keepUnknownFields: keepUnknownFields))
-        case "MODIFIED": return .modified(try ResourceCodec.decode(T.self, from: objectBytes, keepUnknownFields: keepUnknownFields))
-        case "DELETED": return .deleted(try ResourceCodec.decode(T.self, from: objectBytes, keepUnknownFields: keepUnknownFields))
+        case "ADDED": return .added(try resource())
+        case "MODIFIED": return .modified(try resource())
+        case "DELETED": return .deleted(try resource())
         case "BOOKMARK":
-            let object = try TapeJSON.decode(BookmarkObject.self, from: objectBytes)
-            guard let version = object.metadata?.resourceVersion, !version.isEmpty else {
+            let bookmark = try tape.decodeValue(BookmarkObject.self, at: object)
+            guard let version = bookmark.metadata?.resourceVersion, !version.isEmpty else {
                 throw KubeAPIError.invalidRequest("BOOKMARK event without metadata.resourceVersion")
             }
             return .bookmark(resourceVersion: version)
         case "ERROR":
             do {
-                return .error(try TapeJSON.decode(Status.self, from: objectBytes))
+                return .error(try tape.decodeValue(Status.self, at: object))
             } catch {
                 throw KubeAPIError.decoding(what: "ERROR watch event", underlying: error)
             }

@@ -166,63 +166,87 @@ public struct JSONStreamFramer: Sendable {
     public mutating func append(_ chunk: some Collection<UInt8>) -> [Frame] {
         buffer.append(contentsOf: chunk)
         var frames: [Frame] = []
-        while position < buffer.count {
-            let byte = buffer[position]
-            if let garbageStart = skippingGarbage {
-                if byte == UInt8(ascii: "\n") {
-                    frames.append(.garbage(Array(buffer[garbageStart..<position])))
-                    skippingGarbage = nil
-                }
-                position += 1
-                continue
-            }
-            if let start = objectStart, position - start >= maximumObjectSize {
-                // Too big to be an event: report it and resynchronise at the next newline.
-                frames.append(.garbage(Array(buffer[start..<min(start + 256, position)])))
-                objectStart = nil
-                depth = 0
-                inString = false
-                escaped = false
-                skippingGarbage = position
-                continue
-            }
-            if objectStart == nil {
-                switch byte {
-                case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+        // The scan state in locals over a plain buffer (the array is not resized while scanning).
+        var position = self.position
+        var objectStart = self.objectStart
+        var depth = self.depth
+        var inString = self.inString
+        var escaped = self.escaped
+        var skippingGarbage = self.skippingGarbage
+        let maximumObjectSize = self.maximumObjectSize
+        buffer.withUnsafeBufferPointer { buffer in
+            let count = buffer.count
+            guard let base = buffer.baseAddress else { return }
+            while position < count {
+                if let garbageStart = skippingGarbage {
+                    if base[position] == UInt8(ascii: "\n") {
+                        frames.append(.garbage(Array(buffer[garbageStart..<position])))
+                        skippingGarbage = nil
+                    }
                     position += 1
-                case UInt8(ascii: "{"):
-                    objectStart = position
-                    depth = 1
-                    position += 1
-                default:
-                    skippingGarbage = position
-                    position += 1
+                    continue
                 }
-                continue
-            }
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                position += 1
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-                if depth == 0, let start = objectStart {
-                    frames.append(.object(Array(buffer[start...position])))
+                if let start = objectStart, position - start >= maximumObjectSize {
+                    // Too big to be an event: report it and resynchronise at the next newline.
+                    frames.append(.garbage(Array(buffer[start..<min(start + 256, position)])))
                     objectStart = nil
+                    depth = 0
+                    inString = false
+                    escaped = false
+                    skippingGarbage = position
+                    continue
                 }
-            default: break
+                let byte = base[position]
+                if objectStart == nil {
+                    switch byte {
+                    case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+                        position += 1
+                    case UInt8(ascii: "{"):
+                        objectStart = position
+                        depth = 1
+                        position += 1
+                    default:
+                        skippingGarbage = position
+                        position += 1
+                    }
+                    continue
+                }
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    } else {
+                        // Plain string bytes: skip eight at a time up to the next quote, backslash or control byte.
+                        position += 1
+                        while position &+ 8 <= count {
+                            let special = Tape.specialBytes(UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self).littleEndian)
+                            if special != 0 {
+                                position &+= special.trailingZeroBitCount >> 3
+                                break
+                            }
+                            position &+= 8
+                        }
+                        continue
+                    }
+                    position += 1
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0, let start = objectStart {
+                        frames.append(.object(Array(buffer[start...position])))
+                        objectStart = nil
+                    }
+                default: break
+                }
+                position += 1
             }
-            position += 1
         }
         // Drop consumed bytes so the buffer holds only the unfinished object.
         let keepFrom = objectStart ?? skippingGarbage ?? position
@@ -232,6 +256,12 @@ public struct JSONStreamFramer: Sendable {
             if objectStart != nil { objectStart = 0 }
             if skippingGarbage != nil { skippingGarbage = 0 }
         }
+        self.position = position
+        self.objectStart = objectStart
+        self.depth = depth
+        self.inString = inString
+        self.escaped = escaped
+        self.skippingGarbage = skippingGarbage
         return frames
     }
 }

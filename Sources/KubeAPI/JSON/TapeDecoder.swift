@@ -100,6 +100,9 @@ final class Tape {
     private let hints: UnsafeMutablePointer<Int32>
     /// Where long unescaped strings are looked up before a new one is made.
     private let interner: StringInterner?
+    /// The token that coding paths start from: 0, or the value inside an envelope (a watch event's object) so
+    /// that errors name the field as the object's own.
+    var pathRoot = 0
 
     /// Parses the whole of `source` as one JSON document.
     convenience init(_ source: UnsafeRawBufferPointer) throws {
@@ -304,7 +307,7 @@ final class Tape {
     /// and array positions (only errors need it, so decoding does not carry one).
     func codingPath(to target: Int) -> [any CodingKey] {
         var path: [any CodingKey] = []
-        var current = 0
+        var current = target >= pathRoot && target < Int(tokens[pathRoot].next) ? pathRoot : 0
         while current != target {
             let kind = tokens[current].kind
             guard kind == .objectStart || kind == .arrayStart else { break }
