@@ -267,16 +267,17 @@ for size in options.sizes {
                 for round in 0..<10 {
                     // The same shape as an endpoint replacement: two element deletions, two additions.
                     var tx = Transaction(family: .ip, table: "node-agent")
+                    let map = RulesetNames.endpoints(.tcp, slot: last)
                     let (old, new) = round % 2 == 0 ? ("10.77.0.1", "10.77.0.2") : ("10.77.0.2", "10.77.0.1")
                     if ProcessInfo.processInfo.environment["PROXYBENCH_ADDS_ONLY"] != nil {
-                        tx.addElement("endpoints-tcp", Element(key: "\(4_000_000_000 + round)", value: "\(new) . 80"))
+                        tx.addElement(map, Element(key: "\(4_000_000_000 + round)", value: "\(new) . 80"))
                         tx.addElement("hairpin-endpoints", Element(key: "10.78.0.\(round) . 10.78.0.\(round)"))
                     } else {
                         if round > 0 {
-                            tx.deleteElement("endpoints-tcp", key: "4000000000")
+                            tx.deleteElement(map, key: "4000000000")
                             tx.deleteElement("hairpin-endpoints", key: "\(old) . \(old)")
                         }
-                        tx.addElement("endpoints-tcp", Element(key: "4000000000", value: "\(new) . 80"))
+                        tx.addElement(map, Element(key: "4000000000", value: "\(new) . 80"))
                         tx.addElement("hairpin-endpoints", Element(key: "\(new) . \(new)"))
                     }
                     let start = clock.now
