@@ -228,6 +228,8 @@ struct SizeResult {
     /// A one-element transaction straight to the kernel, and a sync with nothing to do (where (b)'s time goes).
     var kernelOnly = Double.nan
     var idleSync = Double.nan
+    /// A full sync of the loaded table (the periodic resync: every chain and map flushed and refilled).
+    var resync = Double.nan
     /// (b) through the API: write to kernel, and its part from the write's return to the kernel.
     var throughAPI: [Double] = []
 }
@@ -261,22 +263,31 @@ for size in options.sizes {
         if run == options.runs - 1 {
             let last = size - 1
             let base = (0..<endpointsPerService).map { endpointIP(last, $0) }
+            proxier.requestFullSync()
+            let resyncStart = clock.now
+            guard case .applied(full: true, _) = runSync({ await proxier.syncNow() }) else {
+                say("full resync failed")
+                exit(1)
+            }
+            result.resync = seconds(clock.now - resyncStart)
+            FileHandle.standardError.write(Data("  [\(size)] nftables full resync of the loaded table: \(format(result.resync))\n".utf8))
             do {
                 // Where (b)'s time goes: the kernel transaction alone, and a sync with nothing to do.
                 var direct: [Double] = []
                 for round in 0..<10 {
                     // The same shape as an endpoint replacement: two element deletions, two additions.
                     var tx = Transaction(family: .ip, table: "node-agent")
+                    let map = RulesetNames.endpoints(.tcp, slot: last)
                     let (old, new) = round % 2 == 0 ? ("10.77.0.1", "10.77.0.2") : ("10.77.0.2", "10.77.0.1")
                     if ProcessInfo.processInfo.environment["PROXYBENCH_ADDS_ONLY"] != nil {
-                        tx.addElement("endpoints-tcp", Element(key: "\(4_000_000_000 + round)", value: "\(new) . 80"))
+                        tx.addElement(map, Element(key: "\(4_000_000_000 + round)", value: "\(new) . 80"))
                         tx.addElement("hairpin-endpoints", Element(key: "10.78.0.\(round) . 10.78.0.\(round)"))
                     } else {
                         if round > 0 {
-                            tx.deleteElement("endpoints-tcp", key: "4000000000")
+                            tx.deleteElement(map, key: "4000000000")
                             tx.deleteElement("hairpin-endpoints", key: "\(old) . \(old)")
                         }
-                        tx.addElement("endpoints-tcp", Element(key: "4000000000", value: "\(new) . 80"))
+                        tx.addElement(map, Element(key: "4000000000", value: "\(new) . 80"))
                         tx.addElement("hairpin-endpoints", Element(key: "\(new) . \(new)"))
                     }
                     let start = clock.now
@@ -342,6 +353,7 @@ for result in results {
         String(format: "    N = %6d                                   %15@   %16@   %5.2f   <= 0.50", result.size, format(ours) as NSString, (result.anchor.isEmpty ? "-" : format(anchor)) as NSString, result.anchor.isEmpty ? Double.nan : ours / anchor)
     )
 }
+say("    full resync of the loaded table (periodic): \(results.map { "N = \($0.size): \(format($0.resync))" }.joined(separator: ", "))")
 say("")
 say("(b) one endpoint change, event to kernel          median       p90     commands   target              [kernel transaction alone | idle sync]")
 for result in results {

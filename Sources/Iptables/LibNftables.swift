@@ -23,6 +23,8 @@ public final class LibNftables: Nftables, @unchecked Sendable {
     /// Declared types of the sets and maps this instance created, by `family table name`: element-only
     /// transactions on them take the direct netlink path (``ElementBatch``).
     private let setTypes = Mutex<[String: ElementBatch.SetType]>([:])
+    /// The socket element batches go through, open for the instance's life (see ``BatchSocket`` for why).
+    private let batchSocket = Mutex(BatchSocket())
 
     /// Opens a libnftables context, in `networkNamespace` (a path such as `/var/run/netns/NAME`) when given.
     /// - Throws: ``NftablesError`` when the namespace cannot be entered or libnftables cannot start.
@@ -59,7 +61,8 @@ public final class LibNftables: Nftables, @unchecked Sendable {
             types.filter { $0.key.hasPrefix(prefix) }.reduce(into: [String: ElementBatch.SetType]()) { $0[String($1.key.dropFirst(prefix.count))] = $1.value }
         }
         if let batch = ElementBatch(transaction, types: known) {
-            let failure: (index: Int, errno: Int32)? = executor.map { $0.perform { batch.send() } } ?? batch.send()
+            let send: @Sendable () -> (index: Int, errno: Int32)? = { self.batchSocket.withLock { batch.send(on: &$0) } }
+            let failure = executor.map { $0.perform(send) } ?? send()
             if let failure {
                 let message = "Could not process rule: \(String(cString: strerror(failure.errno)))"
                 let line = failure.index >= 1 && failure.index <= transaction.count ? failure.index : nil

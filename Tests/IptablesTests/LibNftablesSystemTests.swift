@@ -138,4 +138,40 @@ struct LibNftablesSystemTests {
             #expect(try nft.list(family: .ip, table: "naproxy-test")?.sets["pairs"]?.elements == ["10.1.0.7 . 10.1.0.7": ""])
         }
     }
+
+    @Test("element batches in a row share one socket: replacements, a refused batch, and the batches after it all answer for themselves")
+    func elementBatchesInARow() throws {
+        try Self.withNamespace { namespace, nft in
+            var tx = Self.sampleTransaction()
+            tx.add(NamedMap("slots", keyType: "integer", valueType: "ipv4_addr . inet_service", typeof: "numgen random mod 2 : ip daddr . tcp dport"))
+            tx.add(NamedSet("pairs", type: "ipv4_addr . ipv4_addr"))
+            try nft.run(tx)
+            var previous: String?
+            for round in 0..<40 {
+                // An endpoint replacement's shape: the slot's old value and the old pair go, the new ones come.
+                var replace = Transaction(family: .ip, table: "naproxy-test")
+                let address = "10.1.1.\(round)"
+                if let previous {
+                    replace.deleteElement("slots", key: "0")
+                    replace.deleteElement("pairs", key: "\(previous) . \(previous)")
+                }
+                replace.addElement("slots", Element(key: "0", value: "\(address) . 8080"))
+                replace.addElement("pairs", Element(key: "\(address) . \(address)"))
+                try nft.run(replace)
+                previous = address
+                if round % 10 == 5 {
+                    // Refused (no such element): its error names its own command, and the next batch is unaffected.
+                    var failing = Transaction(family: .ip, table: "naproxy-test")
+                    failing.deleteElement("pairs", key: "10.1.2.1 . 10.1.2.1")
+                    let error = try #require(throws: NftablesError.self) { try nft.run(failing) }
+                    #expect(error.line == 1)
+                    #expect(error.isNotFound)
+                }
+            }
+            let listing = try #require(try nft.list(family: .ip, table: "naproxy-test"))
+            #expect(listing.sets["slots"]?.elements == ["0": "10.1.1.39 . 8080"])
+            #expect(listing.sets["pairs"]?.elements == ["10.1.1.39 . 10.1.1.39": ""])
+            #expect(try namespace.run(["nft", "list", "map", "ip", "naproxy-test", "slots"]).contains("0 : 10.1.1.39 . 8080"))
+        }
+    }
 }

@@ -107,4 +107,79 @@ struct KernelRulesetTests {
         }
         Self.compare(try #require(try nft.list(family: nftFamily, table: "node-agent")), try #require(restarted.lastApplied))
     }
+
+    @Test("incremental syncs read back exactly as desired: endpoint replacement, shared endpoint maps created and deleted")
+    func incrementalConverges() async throws {
+        try SystemTests.requireRoot()
+        let namespace = try NetworkNamespace.create("naproxy-krs-\(UInt16.random(in: 1000...9999))")
+        defer { namespace.delete() }
+        let nft = try LibNftables(networkNamespace: namespace.path)
+        let harness = ProxierHarness(fake: FakeNftables())
+        let proxier = NftablesProxier(
+            configuration: harness.proxier.configuration,
+            nftables: nft,
+            conntrack: RecordingConntrack(),
+            sysctl: MemorySysctl(),
+            health: ProxyHealth(timeout: .seconds(60)),
+            logger: harness.logs.logger(label: "proxy")
+        )
+        func name(_ index: Int) -> String { String(format: "svc%02d", index) }
+        func slice(_ index: Int, _ ips: [String]) -> EndpointSliceObject {
+            Fixtures.slice("\(name(index))-1", service: name(index), endpoints: ips.map { Fixtures.EP(ip: $0) })
+        }
+        // 70 Services: two endpoint maps (slots 0-63 and 64-69).
+        for index in 0..<70 {
+            proxier.serviceChanged(previous: nil, current: Fixtures.service(name(index), clusterIP: "10.96.1.\(index)"))
+            proxier.endpointSliceChanged(previous: nil, current: slice(index, ["10.1.\(index).1", "10.1.\(index).2"]))
+        }
+        proxier.servicesSynced()
+        proxier.endpointSlicesSynced()
+        guard case .applied(full: true, _) = await proxier.syncNow() else {
+            Issue.record("full sync failed")
+            return
+        }
+        func converged(_ step: String) throws {
+            let listing = try #require(try nft.list(family: .ip, table: "node-agent"), "table after \(step)")
+            Self.compare(listing, try #require(proxier.lastApplied))
+        }
+        try converged("full sync")
+
+        // One endpoint replaced (the direct element path): the old slot value and hairpin pair are gone at once.
+        proxier.endpointSliceChanged(previous: nil, current: slice(3, ["10.1.3.1", "10.1.3.9"]))
+        guard case .applied(full: false, let commands) = await proxier.syncNow(), commands == 4 else {
+            Issue.record("endpoint replacement was not a four-command incremental sync")
+            return
+        }
+        try converged("endpoint replacement")
+        #expect(try !namespace.run(["nft", "list", "set", "ip", "node-agent", "hairpin-endpoints"]).contains("10.1.3.2"))
+
+        // The second map's users go, the last one down to a single endpoint: the map is deleted.
+        for index in 64..<69 {
+            proxier.serviceChanged(previous: Fixtures.service(name(index), clusterIP: "10.96.1.\(index)"), current: nil)
+            proxier.endpointSliceChanged(previous: slice(index, []), current: nil)
+        }
+        proxier.endpointSliceChanged(previous: nil, current: slice(69, ["10.1.69.1"]))
+        guard case .applied(full: false, _) = await proxier.syncNow() else {
+            Issue.record("incremental sync failed")
+            return
+        }
+        try converged("removals")
+        #expect(try nft.list(family: .ip, table: "node-agent")?.sets["endpoints-tcp-1"] == nil)
+
+        // It comes back with a second endpoint, then a full sync finds nothing to correct.
+        proxier.endpointSliceChanged(previous: nil, current: slice(69, ["10.1.69.1", "10.1.69.2"]))
+        guard case .applied(full: false, _) = await proxier.syncNow() else {
+            Issue.record("incremental sync failed")
+            return
+        }
+        try converged("map recreated")
+        // A full sync (which also renumbers the slots) converges as well.
+        proxier.requestFullSync()
+        guard case .applied(full: true, _) = await proxier.syncNow() else {
+            Issue.record("full resync failed")
+            return
+        }
+        try converged("full resync")
+        #expect(try nft.list(family: .ip, table: "node-agent")?.sets["endpoints-tcp-1"]?.elements == ["4194304": "10.1.69.1 . 8080", "4194305": "10.1.69.2 . 8080"])
+    }
 }

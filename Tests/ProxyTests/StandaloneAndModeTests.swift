@@ -208,7 +208,7 @@ struct StandaloneTests {
 
             // The second pod becomes Ready: the pod source's change is followed without waiting for a rescan.
             pods.set([Self.pod("web-1", ip: "10.244.0.5"), Self.pod("web-2", ip: "10.244.0.6")])
-            try await eventually("both pods serve") { Set(harness.elements("endpoints-tcp").values) == ["10.244.0.5 . 8080", "10.244.0.6 . 8080"] }
+            try await eventually("both pods serve") { Set(harness.elements("endpoints-tcp-0").values) == ["10.244.0.5 . 8080", "10.244.0.6 . 8080"] }
 
             // No pods left: rejected.
             pods.set([])

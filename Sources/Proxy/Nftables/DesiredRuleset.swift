@@ -35,11 +35,14 @@ public enum RulesetNames {
     public static let masquerading = "masquerading"
     public static let endpointsCheck = "service-endpoints-check"
     public static let reject = "reject-chain"
-    /// Endpoint slots, one map per protocol (`endpoints-tcp`, ...): `numgen random mod N offset BASE` picks a
-    /// slot, the map turns it into `address . port`. Per protocol because the map is declared with `typeof …
-    /// tcp dport`: with `th dport`, nft 1.0.6 refuses rules that use a map it finds in the kernel
-    /// ("conflicting protocols specified: tcp vs. th").
-    public static func endpoints(_ proto: TransportProtocol) -> String { "endpoints-\(proto.rawValue)" }
+    /// Endpoint slots of the Service ports with slots `64 k ..< 64 (k + 1)`, one map per protocol and group
+    /// (`endpoints-tcp-0`, ...; see ``RulesetBuilder/slotsPerEndpointMap`` for why not one map):
+    /// `numgen random mod N offset BASE` picks a slot, the map turns it into `address . port`. Per protocol because
+    /// the map is declared with `typeof … tcp dport`: with `th dport`, nft 1.0.6 refuses rules that use a map it
+    /// finds in the kernel ("conflicting protocols specified: tcp vs. th").
+    public static func endpoints(_ proto: TransportProtocol, slot: Int) -> String {
+        "endpoints-\(proto.rawValue)-\(slot / RulesetBuilder.slotsPerEndpointMap)"
+    }
 
     /// `svc-NAMESPACE/NAME/PROTO[/PORTNAME]`: the chain that picks an endpoint for cluster traffic.
     public static func serviceChain(_ name: ServicePortName) -> String { "svc-" + base(name) }

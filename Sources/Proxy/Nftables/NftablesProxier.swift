@@ -82,6 +82,9 @@ public final class NftablesProxier: Proxier, Sendable {
         var fragments: [ServicePortName: DesiredRuleset]
         /// How many fragments use each hairpin element (Services may share an endpoint).
         var hairpinUses: [String: Int]
+        /// How many fragments declare each endpoint map (a map serves a group of slots, see
+        /// ``RulesetBuilder/slotsPerEndpointMap``): it is created with its first user and deleted with its last.
+        var mapUses: [String: Int] = [:]
         /// Each Service port's endpoint-map slot (see ``RulesetBuilder/fragment(for:port:endpoints:slot:configuration:nodeZone:)``).
         var slots: [ServicePortName: Int] = [:]
         var freeSlots: [Int] = []
@@ -371,6 +374,7 @@ public final class NftablesProxier: Proxier, Sendable {
                     applied.fragments[name] = fragment
                     applied.ruleCount += fragment.ruleCount
                     for key in fragment.elements[RulesetNames.hairpin]?.keys ?? [:].keys { applied.hairpinUses[key, default: 0] += 1 }
+                    for name in fragment.maps.keys { applied.mapUses[name, default: 0] += 1 }
                 }
                 let existing = try nftables.listObjects(family: family, table: table)
                 transaction = RulesetDiff.full(applied.ruleset, existing: existing, family: family, table: table)
@@ -382,6 +386,8 @@ public final class NftablesProxier: Proxier, Sendable {
                 var after = DesiredRuleset()
                 var hairpinGone: Set<String> = []
                 var hairpinNew: Set<String> = []
+                var mapsGone: [String: NamedMap] = [:]
+                var mapsNew: [String: NamedMap] = [:]
                 for name in snapshot.changed.sorted() {
                     let old = applied.fragments[name]
                     var new: DesiredRuleset?
@@ -410,22 +416,36 @@ public final class NftablesProxier: Proxier, Sendable {
                         applied.hairpinUses[key, default: 0] += 1
                         if applied.hairpinUses[key] == 1 { hairpinNew.insert(key) }
                     }
+                    for (mapName, map) in old?.maps ?? [:] {
+                        applied.mapUses[mapName, default: 0] -= 1
+                        if applied.mapUses[mapName] == 0 {
+                            applied.mapUses.removeValue(forKey: mapName)
+                            mapsGone[mapName] = map
+                        }
+                    }
+                    for (mapName, map) in new?.maps ?? [:] {
+                        applied.mapUses[mapName, default: 0] += 1
+                        if applied.mapUses[mapName] == 1 { mapsNew[mapName] = map }
+                    }
+                    // Shared objects (hairpin elements, endpoint maps) are declared below, by use count.
                     if var old {
                         old.elements[RulesetNames.hairpin] = nil
+                        old.maps = [:]
                         before.merge(old)
                     }
                     if var new {
                         new.elements[RulesetNames.hairpin] = nil
+                        new.maps = [:]
                         after.merge(new)
                     }
                     applied.fragments[name] = new
                 }
-                // Hairpin elements no fragment uses any more stay until the next full sync: a stale pair is harmless
-                // (it only matches a DNATed connection from an address to itself), and every element deletion costs
-                // the kernel an RCU grace period, several milliseconds, on the endpoint-change path. Re-adding an
-                // element that is still there is not an error.
-                // (An element that left one fragment and joined another in this sync is unchanged in the kernel.)
+                // A hairpin element or an endpoint map that left one fragment and joined another in this sync is
+                // unchanged in the kernel; one whose last user left goes, one that got its first user comes.
+                before.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinGone.subtracting(hairpinNew).map { ($0, "") })
                 after.elements[RulesetNames.hairpin] = Dictionary(uniqueKeysWithValues: hairpinNew.subtracting(hairpinGone).map { ($0, "") })
+                for (mapName, map) in mapsGone where mapsNew[mapName] == nil { before.maps[mapName] = map }
+                for (mapName, map) in mapsNew where mapsGone[mapName] == nil { after.maps[mapName] = map }
                 transaction = RulesetDiff.incremental(from: before, to: after, family: family, table: table)
             }
             try nftables.run(transaction)
