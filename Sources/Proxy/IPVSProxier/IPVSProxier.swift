@@ -62,17 +62,7 @@ public struct IPVSProxierStatus: Sendable, Hashable, Codable {
 /// Make one with ``make(configuration:ipvs:dummy:nftables:conntrack:sysctl:health:serviceHealth:events:metricsFactory:logger:clock:)``.
 public final class IPVSProxier: Proxier, Sendable {
     private struct State: Sendable {
-        var serviceChanges: ServiceChangeTracker
-        var endpointChanges: EndpointsChangeTracker
-        var services: ServicePortMap = [:]
-        var endpoints: EndpointsMap = [:]
-        var nodeZone: String?
-        var servicesSynced = false
-        var endpointSlicesSynced = false
-        var needFullSync = true
         var lastFullSync: Duration?
-        /// Service ports changed since the last successful sync.
-        var dirty: Set<ServicePortName> = []
         var status: IPVSProxierStatus
     }
 
@@ -105,6 +95,7 @@ public final class IPVSProxier: Proxier, Sendable {
     private let logger: Logger
     private let metrics: IPVSProxierMetrics
     private let clock: ProxierClock
+    private let inputs: ProxierInputs
     private let state: Mutex<State>
     private let kernel: Mutex<KernelState>
     private let runnerBox = Mutex<BoundedFrequencyRunner?>(nil)
@@ -172,12 +163,11 @@ public final class IPVSProxier: Proxier, Sendable {
         self.clock = clock
         metrics = IPVSProxierMetrics(family: configuration.family, factory: metricsFactory)
         layout = IPVSFilterTable.layout(configuration)
+        inputs = ProxierInputs(
+            family: configuration.family, nodeName: configuration.nodeName, health: health, events: events, logger: logger,
+            serviceChangesPending: metrics.serviceChangesPending, endpointChangesPending: metrics.endpointChangesPending)
         state = Mutex(
-            State(
-                serviceChanges: ServiceChangeTracker(family: configuration.family),
-                endpointChanges: EndpointsChangeTracker(family: configuration.family, nodeName: configuration.nodeName),
-                status: IPVSProxierStatus(family: configuration.family, scheduler: configuration.scheduler, interface: configuration.interfaceName)
-            ))
+            State(status: IPVSProxierStatus(family: configuration.family, scheduler: configuration.scheduler, interface: configuration.interfaceName)))
         kernel = Mutex(KernelState(termination: GracefulTerminationStateMachine(timeout: configuration.gracefulTerminationTimeout)))
         let runner = BoundedFrequencyRunner(
             name: "ipvs-\(configuration.family.rawValue)", minInterval: configuration.minSyncPeriod, maxInterval: configuration.syncPeriod
@@ -185,6 +175,7 @@ public final class IPVSProxier: Proxier, Sendable {
             await self?.syncNow()
         }
         runnerBox.withLock { $0 = runner }
+        inputs.connect { runner.requestSync() }
     }
 
     private var runner: BoundedFrequencyRunner { runnerBox.withLock { $0! } }
@@ -192,65 +183,20 @@ public final class IPVSProxier: Proxier, Sendable {
     private var ipvsFamily: AddressFamily { configuration.family == .ipv4 ? .inet : .inet6 }
     private var nftFamily: Family { configuration.family == .ipv4 ? .ip : .ip6 }
 
-    // MARK: - Informer callbacks
+    // MARK: - Informer callbacks (shared with the nftables proxier in ``ProxierInputs``)
 
     public func serviceChanged(previous: ServiceObject?, current: ServiceObject?) {
-        let (pending, error, count) = state.withLock { state in
-            let (pending, error) = state.serviceChanges.update(previous: previous, current: current)
-            return (pending, error, state.serviceChanges.pendingCount)
-        }
-        metrics.serviceChangesPending.record(count)
-        if let error { report(error) }
         if let current { checkSchedulerAnnotation(previous: previous, current: current) }
-        if pending { queued() }
+        inputs.serviceChanged(previous: previous, current: current)
     }
-
     public func endpointSliceChanged(previous: EndpointSliceObject?, current: EndpointSliceObject?) {
-        guard let slice = current ?? previous else { return }
-        let (pending, error, count) = state.withLock { state in
-            let (pending, error) = state.endpointChanges.update(slice, removed: current == nil)
-            return (pending, error, state.endpointChanges.pendingCount)
-        }
-        metrics.endpointChangesPending.record(count)
-        if let error { report(error) }
-        if pending { queued() }
+        inputs.endpointSliceChanged(previous: previous, current: current)
     }
-
-    public func nodeChanged(_ node: NodeObject?) {
-        let zone = node?.metadata.labels?[NodeObject.zoneLabel]
-        let changed = state.withLock { state in
-            defer { state.nodeZone = zone }
-            if state.nodeZone != zone { state.needFullSync = true }
-            return state.nodeZone != zone
-        }
-        if changed { queued() }
-    }
-
-    public func servicesSynced() {
-        state.withLock { $0.servicesSynced = true }
-        runner.requestSync()
-    }
-
-    public func endpointSlicesSynced() {
-        state.withLock { $0.endpointSlicesSynced = true }
-        runner.requestSync()
-    }
-
+    public func nodeChanged(_ node: NodeObject?) { inputs.nodeChanged(node) }
+    public func servicesSynced() { inputs.servicesSynced() }
+    public func endpointSlicesSynced() { inputs.endpointSlicesSynced() }
     /// Makes the next sync a full one (kernel read back, drift repaired) and asks for it.
-    public func requestFullSync() {
-        state.withLock { $0.needFullSync = true }
-        runner.requestSync()
-    }
-
-    private func queued() {
-        health.queued(configuration.family)
-        runner.requestSync()
-    }
-
-    private func report(_ error: ProxyInputError) {
-        logger.warning("skipping invalid object", metadata: ["kind": "\(error.kind)", "object": "\(error.object)", "field": "\(error.field)", "error": "\(error)"])
-        events.warning(kind: error.kind, object: error.object, reason: "FailedToProxy", message: error.description)
-    }
+    public func requestFullSync() { inputs.requestFullSync() }
 
     /// A Service whose scheduler annotation names no scheduler is served with the default one, and told so once.
     private func checkSchedulerAnnotation(previous: ServiceObject?, current: ServiceObject) {
@@ -421,31 +367,14 @@ public final class IPVSProxier: Proxier, Sendable {
         let wallStart = ContinuousClock.now
         let now = clock.now()
         let syncPeriod = configuration.syncPeriod
-        let snapshot: Snapshot? = state.withLock { state in
-            guard state.servicesSynced && state.endpointSlicesSynced else { return nil }
-            let serviceChanges = state.serviceChanges.checkout()
-            let (endpointChanges, triggerTimes) = state.endpointChanges.checkout()
-            _ = state.services.apply(serviceChanges)
-            _ = state.endpoints.apply(endpointChanges)
-            for change in serviceChanges.values {
-                state.dirty.formUnion(change.previous.keys)
-                state.dirty.formUnion(change.current.keys)
-            }
-            for change in endpointChanges.values {
-                state.dirty.formUnion(change.previous.keys)
-                state.dirty.formUnion(change.current.keys)
-            }
-            let periodic = state.lastFullSync.map { now - $0 >= syncPeriod } ?? true
-            return Snapshot(
-                services: state.services, endpoints: state.endpoints, nodeZone: state.nodeZone,
-                full: state.needFullSync || periodic, changed: state.dirty, triggerTimes: triggerTimes)
-        }
-        metrics.serviceChangesPending.record(0)
-        metrics.endpointChangesPending.record(0)
-        guard let snapshot else {
+        guard let taken = inputs.take() else {
             logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
             return (.notReady, nil)
         }
+        let periodic = state.withLock { state in state.lastFullSync.map { now - $0 >= syncPeriod } ?? true }
+        let snapshot = Snapshot(
+            services: taken.services, endpoints: taken.endpoints, nodeZone: taken.nodeZone,
+            full: taken.needFullSync || periodic, changed: taken.changed, triggerTimes: taken.triggerTimes)
         var work = SyncWork()
         do throws(IPVSProxierError) {
             if snapshot.full {
@@ -463,10 +392,9 @@ public final class IPVSProxier: Proxier, Sendable {
         let ok = work.failures.isEmpty
         let counts = (kernel.programmed.count, kernel.realServerCount, kernel.termination.count, kernel.programmedAddresses.count)
         let unavailable = kernel.unavailableSchedulers.sorted()
+        // Ports changed while this sync ran stay dirty for the next one; a failed sync makes the next one full.
+        inputs.synced(taken, ok: ok)
         state.withLock { state in
-            // Ports changed while this sync ran stay dirty for the next one.
-            state.dirty.subtract(snapshot.changed)
-            state.needFullSync = !ok
             if snapshot.full && ok { state.lastFullSync = now }
             state.status.virtualServers = counts.0
             state.status.realServers = counts.1

@@ -62,18 +62,8 @@ public struct NftablesProxierConfiguration: Sendable {
 /// from the last applied ruleset.
 public final class NftablesProxier: Proxier, Sendable {
     private struct State: Sendable {
-        var serviceChanges: ServiceChangeTracker
-        var endpointChanges: EndpointsChangeTracker
-        var services: ServicePortMap = [:]
-        var endpoints: EndpointsMap = [:]
-        var nodeZone: String?
-        var servicesSynced = false
-        var endpointSlicesSynced = false
-        var needFullSync = true
         var applied: Applied?
         var lastFullSync: ContinuousClock.Instant?
-        /// Service ports changed since the last successful sync (their fragments are recomputed).
-        var dirty: Set<ServicePortName> = []
     }
 
     /// What the last successful sync put in the kernel, per Service port.
@@ -127,7 +117,8 @@ public final class NftablesProxier: Proxier, Sendable {
     private let events: any ProxyEventRecorder
     private let logger: Logger
     private let metrics: ProxyMetrics
-    private let state: Mutex<State>
+    private let inputs: ProxierInputs
+    private let state = Mutex(State())
     private let syncLock = Mutex<Void>(())
     private let runnerBox = Mutex<BoundedFrequencyRunner?>(nil)
     private static let syncQueue = DispatchQueue(label: "node-agent.proxy.nftables-sync")
@@ -154,12 +145,9 @@ public final class NftablesProxier: Proxier, Sendable {
         logger[metadataKey: "ipFamily"] = "\(configuration.family.rawValue)"
         self.logger = logger
         metrics = ProxyMetrics(family: configuration.family, factory: metricsFactory ?? MetricsSystem.factory)
-        state = Mutex(
-            State(
-                serviceChanges: ServiceChangeTracker(family: configuration.family),
-                endpointChanges: EndpointsChangeTracker(family: configuration.family, nodeName: configuration.nodeName)
-            )
-        )
+        inputs = ProxierInputs(
+            family: configuration.family, nodeName: configuration.nodeName, health: health, events: self.events, logger: logger,
+            serviceChangesPending: metrics.serviceChangesPending, endpointChangesPending: metrics.endpointChangesPending)
         let runner = BoundedFrequencyRunner(
             name: "nftables-\(configuration.family.rawValue)",
             minInterval: configuration.minSyncPeriod,
@@ -168,69 +156,22 @@ public final class NftablesProxier: Proxier, Sendable {
             await self?.syncNow()
         }
         runnerBox.withLock { $0 = runner }
+        inputs.connect { runner.requestSync() }
     }
 
     private var runner: BoundedFrequencyRunner { runnerBox.withLock { $0! } }
 
-    // MARK: - Informer callbacks
+    // MARK: - Informer callbacks (shared with the IPVS proxier in ``ProxierInputs``)
 
-    public func serviceChanged(previous: ServiceObject?, current: ServiceObject?) {
-        let (pending, error, count) = state.withLock { state in
-            let (pending, error) = state.serviceChanges.update(previous: previous, current: current)
-            return (pending, error, state.serviceChanges.pendingCount)
-        }
-        metrics.serviceChangesPending.record(count)
-        if let error { report(error) }
-        if pending { queued() }
-    }
-
+    public func serviceChanged(previous: ServiceObject?, current: ServiceObject?) { inputs.serviceChanged(previous: previous, current: current) }
     public func endpointSliceChanged(previous: EndpointSliceObject?, current: EndpointSliceObject?) {
-        guard let slice = current ?? previous else { return }
-        let (pending, error, count) = state.withLock { state in
-            let (pending, error) = state.endpointChanges.update(slice, removed: current == nil)
-            return (pending, error, state.endpointChanges.pendingCount)
-        }
-        metrics.endpointChangesPending.record(count)
-        if let error { report(error) }
-        if pending { queued() }
+        inputs.endpointSliceChanged(previous: previous, current: current)
     }
-
-    public func nodeChanged(_ node: NodeObject?) {
-        let zone = node?.metadata.labels?[NodeObject.zoneLabel]
-        let changed = state.withLock { state in
-            defer { state.nodeZone = zone }
-            // Topology hints touch every Service: rebuild everything.
-            if state.nodeZone != zone { state.needFullSync = true }
-            return state.nodeZone != zone
-        }
-        if changed { queued() }
-    }
-
+    public func nodeChanged(_ node: NodeObject?) { inputs.nodeChanged(node) }
     /// Makes the next sync a full one (and asks for it): the table is read back and rewritten.
-    public func requestFullSync() {
-        state.withLock { $0.needFullSync = true }
-        runner.requestSync()
-    }
-
-    public func servicesSynced() {
-        state.withLock { $0.servicesSynced = true }
-        runner.requestSync()
-    }
-
-    public func endpointSlicesSynced() {
-        state.withLock { $0.endpointSlicesSynced = true }
-        runner.requestSync()
-    }
-
-    private func queued() {
-        health.queued(configuration.family)
-        runner.requestSync()
-    }
-
-    private func report(_ error: ProxyInputError) {
-        logger.warning("skipping invalid object", metadata: ["kind": "\(error.kind)", "object": "\(error.object)", "field": "\(error.field)", "error": "\(error)"])
-        events.warning(kind: error.kind, object: error.object, reason: "FailedToProxy", message: error.description)
-    }
+    public func requestFullSync() { inputs.requestFullSync() }
+    public func servicesSynced() { inputs.servicesSynced() }
+    public func endpointSlicesSynced() { inputs.endpointSlicesSynced() }
 
     // MARK: - Running
 
@@ -314,42 +255,27 @@ public final class NftablesProxier: Proxier, Sendable {
             var triggerTimes: [NamespacedName: [Date]]
         }
         let syncPeriod = configuration.syncPeriod
-        let snapshot: Snapshot? = state.withLock { state in
-            guard state.servicesSynced && state.endpointSlicesSynced else { return nil }
-            let serviceChanges = state.serviceChanges.checkout()
-            let (endpointChanges, triggerTimes) = state.endpointChanges.checkout()
-            let serviceUpdate = state.services.apply(serviceChanges)
-            let endpointsUpdate = state.endpoints.apply(endpointChanges)
-            for change in serviceChanges.values {
-                state.dirty.formUnion(change.previous.keys)
-                state.dirty.formUnion(change.current.keys)
-            }
-            for change in endpointChanges.values {
-                state.dirty.formUnion(change.previous.keys)
-                state.dirty.formUnion(change.current.keys)
-            }
+        guard let taken = inputs.take() else {
+            logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
+            return (.notReady, nil)
+        }
+        var snapshot: Snapshot = state.withLock { state in
             let periodic = state.lastFullSync.map { start - $0 >= syncPeriod } ?? true
             // The applied state moves into the snapshot (and back after a successful sync) so that the sync
             // mutates it in place: a copy would cost O(Services) on every endpoint change.
             let applied = state.applied
             state.applied = nil
             return Snapshot(
-                services: state.services,
-                endpoints: state.endpoints,
-                nodeZone: state.nodeZone,
-                full: state.needFullSync || applied == nil || periodic,
+                services: taken.services,
+                endpoints: taken.endpoints,
+                nodeZone: taken.nodeZone,
+                full: taken.needFullSync || applied == nil || periodic,
                 applied: applied,
-                changed: state.dirty,
-                serviceUpdate: serviceUpdate,
-                endpointsUpdate: endpointsUpdate,
-                triggerTimes: triggerTimes
+                changed: taken.changed,
+                serviceUpdate: taken.serviceUpdate,
+                endpointsUpdate: taken.endpointsUpdate,
+                triggerTimes: taken.triggerTimes
             )
-        }
-        metrics.serviceChangesPending.record(0)
-        metrics.endpointChangesPending.record(0)
-        guard var snapshot else {
-            logger.debug("not syncing: waiting for the initial Service and EndpointSlice lists")
-            return (.notReady, nil)
         }
         let family = configuration.nftFamily
         let table = configuration.tableName
@@ -450,7 +376,7 @@ public final class NftablesProxier: Proxier, Sendable {
             }
             try nftables.run(transaction)
         } catch {
-            state.withLock { $0.needFullSync = true }
+            inputs.synced(taken, ok: false)
             metrics.syncFailures.increment()
             // Retry no sooner than a second: a rejected ruleset will not heal faster, and the log stays readable.
             let retry = max(configuration.minSyncPeriod, .seconds(1))
@@ -462,11 +388,10 @@ public final class NftablesProxier: Proxier, Sendable {
         let ruleCount = applied.ruleCount
         state.withLock { state in
             state.applied = applied
-            state.needFullSync = false
-            // Ports changed while this sync ran stay dirty for the next one.
-            state.dirty.subtract(snapshot.changed)
             if snapshot.full { state.lastFullSync = start }
         }
+        // Ports changed while this sync ran stay dirty for the next one.
+        inputs.synced(taken, ok: true)
         health.updated(configuration.family)
         let elapsed = end - start
         metrics.syncDuration.recordNanoseconds(Self.nanoseconds(elapsed))
