@@ -55,16 +55,8 @@ enum JSONScanner {
     static func skipString(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) throws -> Int {
         var index = start + 1
         while index < end {
-            // Eight bytes at a time up to the first quote, backslash or control character.
             if let base = bytes.baseAddress {
-                while index &+ 8 <= end {
-                    let special = Tape.specialBytes(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self).littleEndian)
-                    if special != 0 {
-                        index &+= special.trailingZeroBitCount >> 3
-                        break
-                    }
-                    index &+= 8
-                }
+                index = Tape.skipPlainStringBytes(base, from: index, count: end)
                 guard index < end else { break }
             }
             let byte = bytes[index]
@@ -219,16 +211,8 @@ public struct JSONStreamFramer: Sendable {
                     } else if byte == UInt8(ascii: "\"") {
                         inString = false
                     } else {
-                        // Plain string bytes: skip eight at a time up to the next quote, backslash or control byte.
-                        position += 1
-                        while position &+ 8 <= count {
-                            let special = Tape.specialBytes(UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self).littleEndian)
-                            if special != 0 {
-                                position &+= special.trailingZeroBitCount >> 3
-                                break
-                            }
-                            position &+= 8
-                        }
+                        // Plain string bytes: skip to the next quote, backslash or control byte.
+                        position = Tape.skipPlainStringBytes(base, from: position + 1, count: count)
                         continue
                     }
                     position += 1

@@ -153,6 +153,20 @@ final class Tape {
         return (quoteZero | backslashZero | control) & highs
     }
 
+    /// The index of the first quote, backslash or control byte at or after `index`, scanning eight bytes at a
+    /// time; stops short (at most seven bytes before `count`) where fewer than eight remain, for the caller's
+    /// byte-by-byte loop to finish.
+    @inline(__always)
+    static func skipPlainStringBytes(_ base: UnsafePointer<UInt8>, from index: Int, count: Int) -> Int {
+        var index = index
+        while index &+ 8 <= count {
+            let special = specialBytes(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self).littleEndian)
+            if special != 0 { return index &+ special.trailingZeroBitCount >> 3 }
+            index &+= 8
+        }
+        return index
+    }
+
     // MARK: Parsing
 
     private enum Expect { case value, keyOrEnd, key, colon, commaOrObjectEnd, valueOrArrayEnd, commaOrArrayEnd, done }
@@ -238,15 +252,7 @@ final class Tape {
                 var cursor = start
                 var escaped = false
                 scan: while true {
-                    // Eight bytes at a time up to the first quote, backslash or control character.
-                    while cursor &+ 8 <= count {
-                        let special = specialBytes(UnsafeRawPointer(base + cursor).loadUnaligned(as: UInt64.self).littleEndian)
-                        if special != 0 {
-                            cursor &+= special.trailingZeroBitCount >> 3
-                            break
-                        }
-                        cursor &+= 8
-                    }
+                    cursor = skipPlainStringBytes(base, from: cursor, count: count)
                     guard cursor < count else { throw fail("unterminated string") }
                     switch base[cursor] {
                     case UInt8(ascii: "\\"):
