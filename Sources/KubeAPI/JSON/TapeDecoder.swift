@@ -341,7 +341,6 @@ final class Tape {
         return path
     }
 
-
     // MARK: Reading values
 
     func kindName(_ index: Int) -> String {
@@ -714,7 +713,8 @@ final class StringInterner {
         slots.deallocate()
     }
 
-    /// The string of the valid UTF-8 or not (repaired as `String(decoding:)` does) `count` bytes at `base`.
+    /// The string of the `count` bytes at `base` (invalid UTF-8 repaired as `String(decoding:as:)` does), shared
+    /// with an equal string made before when one is still in its slot.
     func string(_ base: UnsafePointer<UInt8>, count: Int) -> String {
         guard count <= Self.longestShared else { return String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
         let slot = Int(Self.hash(base, count) & UInt64(Self.slotCount - 1))
