@@ -130,7 +130,7 @@ func cleanUp() async {
     for name in (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? [] where name.hasPrefix(prefix) {
         _ = await run(["ip", "netns", "delete", name])
     }
-    let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+    let mounts = String(decoding: FileHandle(forReadingAtPath: "/proc/self/mounts")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
     for line in mounts.split(separator: "\n") {
         let fields = line.split(separator: " ")
         if fields.count > 1, fields[1].hasPrefix(root) { _ = await run(["umount", "-l", String(fields[1])]) }

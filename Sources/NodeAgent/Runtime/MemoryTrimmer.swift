@@ -16,6 +16,10 @@ struct MemoryTrimmer: Service {
     var interval: Duration = .seconds(10)
     var threshold: UInt = 1 << 20
     var logger: Logger
+    /// The arenas' free bytes (glibc's mallinfo2); replaced in tests.
+    var freeBytes: @Sendable () -> UInt = { UInt(cagent_malloc_free_bytes()) }
+    /// Trims the arenas (glibc's malloc_trim(0)), true when something went back to the kernel; replaced in tests.
+    var trim: @Sendable () -> Bool = { cagent_malloc_trim() == 1 }
 
     /// Caps malloc's arenas unless the environment chose; call first in `main`, before threads start.
     static func limitArenas(environment: [String: String]) {
@@ -34,9 +38,9 @@ struct MemoryTrimmer: Service {
 
     /// Trims when the arenas hold more than `threshold` free bytes.
     func trimIfWorthIt() {
-        let free = cagent_malloc_free_bytes()
+        let free = freeBytes()
         guard free > threshold else { return }
-        let released = cagent_malloc_trim() == 1
+        let released = trim()
         logger.debug("trimmed malloc arenas", metadata: ["freeBytes": "\(free)", "released": "\(released)"])
     }
 }
