@@ -6,8 +6,11 @@
 //     started at once in the same run. Several runs; medians of the runs' figures.
 //  2. Idle cost: the daemon's RSS and CPU with 100 pods running and nothing changing (60 s of sampling).
 //
-//   swift build -c release --product KubeletBench --product node-agent --product node-agent-logger
+//   for p in node-agent node-agent-logger KubeletBench; do swift build -c release --product $p; done   (one --product per call:
+//   SwiftPM builds only the last of several)
 //   sudo .build/release/KubeletBench [runs] [idle-pods]      (default 3 and 100; needs containerd and local/busybox:latest)
+//   runs 0 measures only the idle cost, idle-pods 0 only the pod start; KUBELET_BENCH_SMAPS=1 adds the daemon's memory
+//   per mapped object.
 //
 // Targets (issue 6): p99 pod start under 2 s on this machine; RSS under 60 MB with 100 pods.
 
@@ -127,7 +130,7 @@ func cleanUp() async {
     for name in (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? [] where name.hasPrefix(prefix) {
         _ = await run(["ip", "netns", "delete", name])
     }
-    let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+    let mounts = String(decoding: FileHandle(forReadingAtPath: "/proc/self/mounts")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
     for line in mounts.split(separator: "\n") {
         let fields = line.split(separator: " ")
         if fields.count > 1, fields[1].hasPrefix(root) { _ = await run(["umount", "-l", String(fields[1])]) }
@@ -248,6 +251,33 @@ func sample(_ pid: Int32) -> (rss: Double, ticks: Double) {
     return (rss, ticks)
 }
 
+/// The daemon's memory per mapped object (from /proc/PID/smaps): Rss, Shared_Clean, Private_Clean, Private_Dirty in kB,
+/// the largest first; anonymous mappings are one row, the heap another. Printed with KUBELET_BENCH_SMAPS=1.
+func smapsBreakdown(_ pid: Int32, rows: Int = 14) -> String {
+    // Read to the end: /proc files report size 0, and a sized read would stop early.
+    let text = String(decoding: FileHandle(forReadingAtPath: "/proc/\(pid)/smaps")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+    var totals: [String: [String: Int]] = [:]
+    var current = "[anon]"
+    for line in text.split(separator: "\n") {
+        let fields = line.split(whereSeparator: \.isWhitespace)
+        guard let first = fields.first else { continue }
+        if first.contains("-"), fields.count >= 5, first.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+            current = fields.count > 5 ? String(fields[5].split(separator: "/").last ?? fields[5]) : "[anon]"
+            totals[current, default: [:]]["n", default: 0] += 1
+        } else if first.hasSuffix(":"), fields.count >= 2, let value = Int(fields[1]) {
+            totals[current, default: [:]][String(first.dropLast()), default: 0] += value
+        }
+    }
+    let keys = ["Rss", "Shared_Clean", "Private_Clean", "Private_Dirty"]
+    var lines = ["  " + "mapping".padding(toLength: 36, withPad: " ", startingAt: 0) + "  maps      Rss  Sh_Clean  Pr_Clean  Pr_Dirty  (kB)"]
+    for (name, values) in totals.sorted(by: { ($0.value["Rss"] ?? 0) > ($1.value["Rss"] ?? 0) }).prefix(rows) {
+        let numbers = keys.map { String(values[$0] ?? 0) }.map { String(repeating: " ", count: max(0, 8 - $0.count)) + $0 }
+        lines.append("  " + String(name.prefix(36)).padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%6d", values["n"] ?? 0)
+            + " " + numbers.joined(separator: "  "))
+    }
+    return lines.joined(separator: "\n")
+}
+
 // MARK: Runs
 
 do {
@@ -304,6 +334,7 @@ do {
             .map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }.joined(separator: ", ")
         let threads = ((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""
         print("idle: \(detail); \(threads.split(whereSeparator: \.isWhitespace).joined(separator: " "))")
+        if ProcessInfo.processInfo.environment["KUBELET_BENCH_SMAPS"] == "1" { print(smapsBreakdown(pid)) }
         let cpu = (last.ticks - first.ticks) / ticksPerSecond / window * 100
         print(String(format: "idle: daemon RSS %.1f MB (max %.1f MB over %.0f s), CPU %.2f%% of one core", median(rssSamples) / 1_048_576,
             rssSamples.max()! / 1_048_576, window, cpu) + "   (target: RSS under 60 MB: \(median(rssSamples) < 60 * 1_048_576 ? "met" : "NOT met"))")

@@ -23,6 +23,11 @@ public actor CLIContainerRuntime: ContainerRuntime {
     private var pending: [String: CLIContainerSpec] = [:]
     /// Containers whose start call is in flight.
     private var starting: Set<String> = []
+    /// Counts finished start calls; ``startedIn`` records each container's number. A task list requested at number N
+    /// says nothing about a container whose start finished later (its task may not have existed yet when containerd
+    /// answered), so a refresh with that list leaves it alone.
+    private var startSequence: UInt64 = 0
+    private var startedIn: [String: UInt64] = [:]
     /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
     private var imageCache: [String: ImageStatus] = [:]
     private var tracker = ExitTracker()
@@ -431,6 +436,8 @@ public actor CLIContainerRuntime: ContainerRuntime {
             } else {
                 try await wrap("container \(id)") { try await cli.start(id, logURI: uri) }
             }
+            startSequence += 1
+            startedIn[id] = startSequence
         } catch {
             if containers[id]?.state == .running {
                 containers[id]?.state = .created
@@ -440,10 +447,19 @@ public actor CLIContainerRuntime: ContainerRuntime {
         }
     }
 
-    /// Learns the state of `id`'s task now and reaps it when it has stopped.
-    private func refresh(_ ids: [String], tasks: [String: CLITask]) async {
+    /// The task list of containerd now, with the start sequence number it is valid for (see ``startSequence``).
+    private func taskSnapshot() async throws -> (tasks: [String: CLITask], sequence: UInt64) {
+        let sequence = startSequence
+        return (try await wrap("tasks") { try await cli.tasks() }, sequence)
+    }
+
+    /// Reaps the containers among `ids` whose task `snapshot` shows stopped or gone; a container whose start
+    /// finished after the snapshot was requested is skipped (the list may predate its task).
+    private func refresh(_ ids: [String], snapshot: (tasks: [String: CLITask], sequence: UInt64)) async {
+        let tasks = snapshot.tasks
         for id in ids {
             guard let status = containers[id], status.state == .running, !starting.contains(id) else { continue }
+            if let started = startedIn[id], started > snapshot.sequence { continue }
             let task = tasks[id]
             if task == nil || task?.status == .stopped {
                 await handle(tracker.observedStopped(id), source: .relist, task: task)
@@ -458,8 +474,16 @@ public actor CLIContainerRuntime: ContainerRuntime {
             return
         case .reap(let id):
             var code = task?.exitCode
-            let deleted = try? await cli.deleteTask(id)
-            if code == nil { code = deleted ?? nil }
+            do {
+                let deleted = try await cli.deleteTask(id)
+                if code == nil { code = deleted }
+            } catch {
+                // containerd refused to delete the task (still running, or not answering): no exit to report; the
+                // next relist looks again.
+                logger.debug("reap deferred", metadata: ["container": "\(id)", "error": "\(error)"])
+                _ = tracker.reaped(id, sandboxID: nil, exitCode: nil, at: Date(), source: source)
+                return
+            }
             let finishedAt = task?.finishedAt ?? Date()
             let next = tracker.reaped(id, sandboxID: containers[id]?.sandboxID, exitCode: code ?? 255, at: finishedAt, source: source)
             await handle(next, source: source)
@@ -500,8 +524,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
     /// One relist: compares every running container with containerd's tasks and reaps those that ended.
     public func relist() async throws {
         try await ensureRecovered()
-        let tasks = try await wrap("tasks") { try await cli.tasks() }
-        await refresh(Array(containers.keys), tasks: tasks)
+        await refresh(Array(containers.keys), snapshot: try await taskSnapshot())
     }
 
     public func stopContainer(_ id: String, gracePeriod: Duration) async throws {
@@ -526,9 +549,9 @@ public actor CLIContainerRuntime: ContainerRuntime {
         let deadline = clock.now + limit
         while true {
             if containers[id]?.state != .running { return true }
-            let tasks = try await wrap("tasks") { try await cli.tasks() }
-            if tasks[id] == nil || tasks[id]?.status == .stopped {
-                await refresh([id], tasks: tasks)
+            let snapshot = try await taskSnapshot()
+            if snapshot.tasks[id] == nil || snapshot.tasks[id]?.status == .stopped {
+                await refresh([id], snapshot: snapshot)
                 if containers[id]?.state != .running { return true }
             }
             if clock.now >= deadline { return false }
@@ -553,6 +576,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             try await cli.deleteContainer(id)
         }
         containers[id] = nil
+        startedIn[id] = nil
         tracker.forget(id)
     }
 
@@ -576,8 +600,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
     public func containerStatus(_ id: String) async throws -> ContainerStatus {
         try await ensureRecovered()
         if containers[id]?.state == .running {
-            let tasks = try await wrap("tasks") { try await cli.tasks() }
-            await refresh([id], tasks: tasks)
+            await refresh([id], snapshot: try await taskSnapshot())
         }
         return try container(id)
     }
@@ -668,7 +691,8 @@ public actor CLIContainerRuntime: ContainerRuntime {
             report.adoptedSandboxes.append(id)
         }
         // Containers from their labels.
-        let tasks = try await wrap("tasks") { try await cli.tasks() }
+        let snapshot = try await taskSnapshot()
+        let tasks = snapshot.tasks
         for id in try await wrap("containers", { try await cli.containerIDs() }) where isOwnID(id) && containers[id] == nil {
             guard let info = try await wrap("container \(id)", { try await cli.container(id) }), info.labels[RuntimeLabels.managedBy] == prefix else { continue }
             let labels = info.labels
@@ -708,7 +732,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             report.adoptedContainers.append(id)
         }
         // Running containers whose task stopped while we were away are reaped now.
-        await refresh(Array(containers.keys), tasks: tasks)
+        await refresh(Array(containers.keys), snapshot: snapshot)
         // Network namespaces and CNI allocations with our prefix and no sandbox.
         let netnsNames = ((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []).filter { isOwnID($0) }
         let live = Set(sandboxes.values.compactMap(\.netnsName))

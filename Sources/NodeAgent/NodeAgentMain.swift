@@ -8,6 +8,7 @@ import Foundation
 @main
 enum NodeAgentMain {
     static func main() async {
+        MemoryTrimmer.limitArenas(environment: ProcessInfo.processInfo.environment)
         do {
             var command = try NodeAgentCommand.parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import NodeAgentTesting
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 
 /// The runtime contract, run through the nerdctl backend against a double that replays nerdctl's documented
@@ -24,7 +25,7 @@ struct NerdctlContractTests {
             _ = FileManager.default.createFile(atPath: root + "/bin/node-agent-logger", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
         }
 
-        func runtime(events: Bool = true, retention: Duration = .seconds(60)) -> CLIContainerRuntime {
+        func runtime(events: Bool = true, retention: Duration = .seconds(60), runner: (any CommandRunning)? = nil) -> CLIContainerRuntime {
             var configuration = CLIRuntimeConfiguration()
             configuration.cli = .nerdctl
             configuration.idPrefix = "nacri-"
@@ -35,7 +36,7 @@ struct NerdctlContractTests {
             configuration.watchEvents = events
             configuration.relistInterval = .milliseconds(100)
             configuration.logRetention = retention
-            return CLIContainerRuntime(configuration: configuration, runner: double, logger: logger.logger(label: "cri"))
+            return CLIContainerRuntime(configuration: configuration, runner: runner ?? double, logger: logger.logger(label: "cri"))
         }
 
         func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
@@ -106,6 +107,32 @@ struct NerdctlContractTests {
         try await runtime.startContainer(id)
         #expect(try await runtime.containerStatus(id).state == .running)
         _ = try await bed.double.run(CommandInvocation("nerdctl", ["kill", "--signal", "KILL", id], timeout: .seconds(5)))
+        var iterator = exits.makeAsyncIterator()
+        let exit = try #require(await iterator.next())
+        #expect(exit.containerID == id && exit.exitCode == 137 && exit.source == .relist)
+    }
+
+    @Test("a task list taken before a container's start returned does not report that container as exited")
+    func staleTaskListIsIgnored() async throws {
+        let bed = try Bed()
+        defer { bed.cleanUp() }
+        let runner = HeldListRunner(bed.double)
+        let runtime = bed.runtime(events: false, runner: runner)
+        let exits = runtime.exitEvents()
+        let sandbox = try await runtime.runPodSandbox(Self.hostPod("stale"))
+        let id = try await runtime.createContainer(in: sandbox.id, config: shell("sleeper", "exec sleep 1000"))
+        runner.armed.store(true, ordering: .sequentiallyConsistent)
+        let relist = Task { try await runtime.relist() }
+        var taken = runner.taken.makeAsyncIterator()
+        _ = await taken.next()  // containerd answered the list: no task for the container yet
+        try await runtime.startContainer(id)  // the start returns while the list is still on its way
+        runner.release.yield()
+        try await relist.value
+        #expect(try await runtime.containerStatus(id).state == .running)
+        #expect(bed.double.commands.allSatisfy { !($0.contains("rm") || $0.contains("kill")) })
+        // A relist with a fresh list still reports a real exit.
+        _ = try await bed.double.run(CommandInvocation("nerdctl", ["kill", "--signal", "KILL", id], timeout: .seconds(5)))
+        try await runtime.relist()
         var iterator = exits.makeAsyncIterator()
         let exit = try #require(await iterator.next())
         #expect(exit.containerID == id && exit.exitCode == 137 && exit.source == .relist)
@@ -196,5 +223,35 @@ struct NerdctlContractTests {
             }
         }
         #expect(bed.double.commands.contains { $0.contains("events") })
+    }
+}
+
+/// Answers through the double, but once armed holds the next task list (`ps`): the list is taken when asked and
+/// returned only on `release`, as a busy containerd's answer arrives late.
+final class HeldListRunner: CommandRunning {
+    let inner: NerdctlDouble
+    let armed = Atomic<Bool>(false)
+    let taken: AsyncStream<Void>
+    private let takenContinuation: AsyncStream<Void>.Continuation
+    private let released: AsyncStream<Void>
+    let release: AsyncStream<Void>.Continuation
+
+    init(_ inner: NerdctlDouble) {
+        self.inner = inner
+        (taken, takenContinuation) = AsyncStream.makeStream()
+        (released, release) = AsyncStream.makeStream()
+    }
+
+    func run(_ invocation: CommandInvocation) async throws -> CommandResult {
+        let result = try await inner.run(invocation)
+        if invocation.arguments.contains("ps"), armed.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+            takenContinuation.yield()
+            for await _ in released { break }
+        }
+        return result
+    }
+
+    func stream(_ invocation: CommandInvocation, line: @Sendable (String) async -> Void) async throws -> CommandResult {
+        try await inner.stream(invocation, line: line)
     }
 }

@@ -230,6 +230,7 @@ struct RunCommand: AsyncParsableCommand {
         var agent = Agent(settings: settings, makeLogger: makeLogger, metrics: metrics, notifier: SystemdNotifier())
         agent.ipvsProxierFactory = .daemon(settings)
         agent.hardExitDeadline = .seconds(8)
+        agent.memoryTrimInterval = .seconds(10)
         do {
             agent.kubeClient = try KubeClientFactory.make(settings: settings, logger: makeLogger("kubeapi"))
         } catch {

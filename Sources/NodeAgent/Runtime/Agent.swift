@@ -38,6 +38,9 @@ struct Agent: Sendable {
     /// How long after shutdown begins the process exits regardless; nil (tests) never exits the process.
     var hardExitDeadline: Duration? = nil
 
+    /// How often the daemon gives free malloc memory back (``MemoryTrimmer``); nil (tests) never trims.
+    var memoryTrimInterval: Duration? = nil
+
     /// Called with the status server's bound address once it listens (tests learn port 0's pick from it).
     var onStatusServerBound: @Sendable (BindAddress) -> Void = { _ in }
 
@@ -111,6 +114,7 @@ struct Agent: Sendable {
             proxy.register(in: registry)
             services += proxy.services
         }
+        if let memoryTrimInterval { services.append(MemoryTrimmer(interval: memoryTrimInterval, logger: makeLogger("agent"))) }
         services.append(SystemdLifecycleService(notifier: notifier, registry: registry, hardExitDeadline: hardExitDeadline, logger: makeLogger("systemd")))
         return services
     }
