@@ -107,9 +107,17 @@ struct ModeSelectionTests {
 
 /// A pod source the test drives: the kubelet's side of ``LocalPodSource``.
 final class FakeLocalPodSource: LocalPodSource {
-    private let state = Mutex<(pods: [LocalPod], subscribers: [AsyncStream<Void>.Continuation])>(([], []))
+    private let state = Mutex<(pods: [LocalPod], subscribers: [AsyncStream<Void>.Continuation], reads: Int)>(([], [], 0))
 
-    func pods() async -> [LocalPod] { state.withLock { $0.pods } }
+    func pods() async -> [LocalPod] {
+        state.withLock { state in
+            state.reads += 1
+            return state.pods
+        }
+    }
+
+    /// How many times the pods were read: once per round of a standalone source.
+    var reads: Int { state.withLock { $0.reads } }
 
     func changes() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -221,6 +229,32 @@ struct StandaloneTests {
             try await eventually("the folder's change followed") {
                 harness.elements("no-endpoint-services").keys.sorted() == ["10.96.0.12 . tcp . 80"]
             }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("a pod change wakes one round, not a loop: with nothing changing the folder is not rescanned")
+    func noHotLoop() async throws {
+        let url = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Self.serviceYAML.write(to: url.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        let pods = FakeLocalPodSource()
+        let harness = ProxierHarness()
+        let status = ProxySourceStatus(source: "manifests")
+        let source = StandaloneServiceSource(
+            folder: ServiceManifestFolder(path: url.path), pods: pods, nodeName: "node-a", proxier: harness.proxier,
+            rescanInterval: .seconds(3600), status: status, logger: harness.logs.logger(label: "standalone"))
+        let group = ServiceGroup(configuration: .init(services: [harness.proxier, source], gracefulShutdownSignals: [], logger: quietLogger()))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await eventually("the first round ran") { status.synced }
+            pods.set([Self.pod("web-1", ip: "10.244.0.5")])
+            try await eventually("the pod serves") { harness.rules("svc-default/web/tcp/http").last == "meta l4proto tcp dnat to 10.244.0.5:8080" }
+            // Two seconds with nothing changing: the rounds stay at the first one plus the pod change's (a cancelled
+            // timer that woke the next round made this thousands).
+            try await Task.sleep(for: .seconds(2))
+            #expect(pods.reads <= 3, "\(pods.reads) rounds")
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

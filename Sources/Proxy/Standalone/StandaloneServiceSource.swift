@@ -58,10 +58,12 @@ public struct StandaloneServiceSource: Service {
                     var iterator = wakes.makeAsyncIterator()
                     while !Task.isCancelled {
                         await round(&delivered)
-                        // Until the rescan is due or a pod changed, whichever comes first.
+                        // Until the rescan is due or a pod changed, whichever comes first. A timer cancelled
+                        // because a pod changed must not wake the next round too: that wake would cancel the
+                        // next timer, which would wake the round after, a hot loop rescanning the folder.
                         await withTaskGroup(of: Void.self) { timer in
                             timer.addTask {
-                                try? await Task.sleep(for: rescanInterval)
+                                guard (try? await Task.sleep(for: rescanInterval)) != nil else { return }
                                 wake.yield()
                             }
                             _ = await iterator.next()
