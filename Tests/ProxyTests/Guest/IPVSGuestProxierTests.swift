@@ -175,7 +175,11 @@ struct IPVSGuestProxierTests {
         #expect(Set(lines.dropLast()) == [holderName], "the long-lived connection moved: \(Set(lines))")
         // It ended with a reset: the kernel forgets it within seconds, and the drained backend is deleted (not the bound).
         try bed.eventually("the drained backend is deleted", seconds: 45) { !(try bed.ipvsTable().contains { $0.hasPrefix("TCP 10.96.0.50:9000 -> \(holder)") }) }
-        #expect(bed.driver.log.dropFirst(logOffset).contains("reason=drained"), "deleted for another reason than drained connections")
+        // The kernel shows the deletion a moment before the daemon's log line is written (under TCG the daemon's
+        // thread can be descheduled between the two): wait for the line, then check its reason.
+        try bed.eventually("the deletion is logged", seconds: 10) { bed.driver.log.dropFirst(logOffset).contains("deleted drained real server") }
+        let deletion = bed.driver.log.dropFirst(logOffset).split(separator: "\n").first { $0.contains("deleted drained real server") } ?? ""
+        #expect(deletion.contains("reason=drained"), "deleted for another reason than drained connections: \(deletion)")
 
         // A switch to iptables mode: the daemon removes what its IPVS mode left, and only that.
         bed.driver.kill()
