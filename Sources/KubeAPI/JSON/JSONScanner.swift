@@ -1,8 +1,8 @@
 /// A structural JSON scanner: finds where values begin and end without building them.
 ///
-/// Used to split a LIST response into its items (so each item keeps its own bytes for unknown-field
-/// preservation) and to find the `type` and `object` of a watch event. It checks brackets and strings only;
-/// the typed decoder that runs on each slice does the full validation.
+/// Used to walk a LIST response's members and items (each item keeps its own bytes for unknown-field
+/// preservation) and to skip the members it does not decode. It checks brackets, commas and strings only; the
+/// typed decoder that runs on each item does the full validation.
 enum JSONScanner {
     struct Failure: Error, CustomStringConvertible {
         var offset: Int
@@ -10,33 +10,44 @@ enum JSONScanner {
         var description: String { "malformed JSON at byte \(offset): \(reason)" }
     }
 
-    /// The members of the top-level object in `bytes`: each key with the byte range of its value.
-    static func objectMembers(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>) throws -> [(key: String, value: Range<Int>)] {
-        var index = skipWhitespace(bytes, range.lowerBound, range.upperBound)
-        guard index < range.upperBound, bytes[index] == UInt8(ascii: "{") else {
-            throw Failure(offset: index, reason: "expected an object")
-        }
+    /// Walks the comma-separated entries of the array or object whose opening bracket (`opening`) is at `start`,
+    /// after optional whitespace: `entry` gets the index where each entry begins and returns the index just past
+    /// it. A missing or extra comma is refused. Returns the index just past the closing bracket.
+    static func forEachEntry(
+        _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, opening: UInt8, _ entry: (Int) throws -> Int
+    ) throws -> Int {
+        let end = bytes.count
+        let closing = opening == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        let what = opening == UInt8(ascii: "{") ? "an object" : "an array"
+        var index = skipWhitespace(bytes, start, end)
+        guard index < end, bytes[index] == opening else { throw Failure(offset: index, reason: "expected \(what)") }
         index += 1
-        var members: [(key: String, value: Range<Int>)] = []
+        var first = true
         while true {
-            index = skipWhitespace(bytes, index, range.upperBound)
-            guard index < range.upperBound else { throw Failure(offset: index, reason: "unterminated object") }
-            if bytes[index] == UInt8(ascii: "}") { return members }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
+            index = skipWhitespace(bytes, index, end)
+            guard index < end else { throw Failure(offset: index, reason: "unterminated \(what)") }
+            if bytes[index] == closing { return index + 1 }
+            if !first {
+                guard bytes[index] == UInt8(ascii: ",") else { throw Failure(offset: index, reason: "expected ',' or '\(Character(Unicode.Scalar(closing)))'") }
+                index = skipWhitespace(bytes, index + 1, end)
             }
+            first = false
+            index = try entry(index)
+        }
+    }
+
+    /// Walks the members of the object at `start`: `member` gets each raw key (between its quotes) and the index
+    /// where its value begins, and returns the index just past the value. Returns the index past the object.
+    static func forEachMember(
+        _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, _ member: (_ key: UnsafeBufferPointer<UInt8>, _ value: Int) throws -> Int
+    ) throws -> Int {
+        try forEachEntry(bytes, from: start, opening: UInt8(ascii: "{")) { index in
+            let end = bytes.count
             guard bytes[index] == UInt8(ascii: "\"") else { throw Failure(offset: index, reason: "expected a key") }
-            let keyEnd = try skipString(bytes, index, range.upperBound)
-            let key = decodeKey(bytes, (index + 1)..<(keyEnd - 1))
-            index = skipWhitespace(bytes, keyEnd, range.upperBound)
-            guard index < range.upperBound, bytes[index] == UInt8(ascii: ":") else {
-                throw Failure(offset: index, reason: "expected ':' after key \(key)")
-            }
-            index = skipWhitespace(bytes, index + 1, range.upperBound)
-            let valueEnd = try skipValue(bytes, index, range.upperBound)
-            members.append((key, index..<valueEnd))
-            index = valueEnd
+            let keyEnd = try skipString(bytes, index, end)
+            let colon = skipWhitespace(bytes, keyEnd, end)
+            guard colon < end, bytes[colon] == UInt8(ascii: ":") else { throw Failure(offset: colon, reason: "expected ':' after a key") }
+            return try member(UnsafeBufferPointer(rebasing: bytes[(index + 1)..<(keyEnd - 1)]), skipWhitespace(bytes, colon + 1, end))
         }
     }
 
@@ -109,16 +120,6 @@ enum JSONScanner {
             }
             return index
         }
-    }
-
-    private static func decodeKey(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-    }
-
-    /// The string value occupying `range` (quotes included), unescaping only the simple escapes.
-    static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
-        guard range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]), as: UTF8.self)
     }
 }
 

@@ -126,97 +126,58 @@ public enum ResourceCodec {
     public static func decodeList<T: KubeResource>(_ type: T.Type, from data: Data, keepUnknownFields: Bool = true) throws -> ResourceList<T> {
         try data.withUnsafeBytes { raw -> ResourceList<T> in
             let bytes = raw.bindMemory(to: UInt8.self)
-            let end = bytes.count
             var list = ResourceList<T>(metadata: ListMeta(), items: [])
-            func malformed(_ offset: Int, _ reason: String, _ what: String = "list") -> KubeAPIError {
-                KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) \(what)", underlying: JSONScanner.Failure(offset: offset, reason: reason))
-            }
-            var index = JSONScanner.skipWhitespace(bytes, 0, end)
-            guard index < end, bytes[index] == UInt8(ascii: "{") else { throw malformed(index, "expected an object") }
-            index += 1
-            var expectMember = true
-            var firstMember = true
-            while true {
-                index = JSONScanner.skipWhitespace(bytes, index, end)
-                guard index < end else { throw malformed(index, "unterminated object") }
-                if bytes[index] == UInt8(ascii: "}"), !expectMember || firstMember { return list }
-                if !expectMember {
-                    guard bytes[index] == UInt8(ascii: ",") else { throw malformed(index, "expected ',' or '}' after a member") }
-                    index += 1
-                    expectMember = true
-                    continue
-                }
-                expectMember = false
-                firstMember = false
-                guard bytes[index] == UInt8(ascii: "\"") else { throw malformed(index, "expected a key") }
-                let keyEnd: Int
-                do { keyEnd = try JSONScanner.skipString(bytes, index, end) } catch { throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: error) }
-                let key = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<(keyEnd - 1)])
-                index = JSONScanner.skipWhitespace(bytes, keyEnd, end)
-                guard index < end, bytes[index] == UInt8(ascii: ":") else { throw malformed(index, "expected ':' after a key") }
-                index = JSONScanner.skipWhitespace(bytes, index + 1, end)
-                if key.elementsEqual("items".utf8) {
-                    index = try decodeItems(into: &list.items, raw: raw, data: data, at: index, keepUnknownFields: keepUnknownFields)
-                    continue
-                }
-                let valueEnd: Int
-                do { valueEnd = try JSONScanner.skipValue(bytes, index, end) } catch { throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: error) }
-                if key.elementsEqual("metadata".utf8) {
-                    do {
-                        list.metadata = try TapeJSON.decode(ListMeta.self, from: UnsafeRawBufferPointer(rebasing: raw[index..<valueEnd]))
-                    } catch {
-                        throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list metadata", underlying: error)
+            do {
+                _ = try JSONScanner.forEachMember(bytes, from: 0) { key, value in
+                    if key.elementsEqual("items".utf8) {
+                        return try decodeItems(into: &list.items, raw: raw, data: data, at: value, keepUnknownFields: keepUnknownFields)
                     }
+                    let valueEnd = try JSONScanner.skipValue(bytes, value, bytes.count)
+                    if key.elementsEqual("metadata".utf8) {
+                        do {
+                            list.metadata = try TapeJSON.decode(ListMeta.self, from: UnsafeRawBufferPointer(rebasing: raw[value..<valueEnd]))
+                        } catch {
+                            throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list metadata", underlying: error)
+                        }
+                    }
+                    return valueEnd
                 }
-                index = valueEnd
+            } catch let failure as JSONScanner.Failure {
+                throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list", underlying: failure)
             }
+            return list
         }
     }
 
-    /// Decodes the array of items at `start` into `items`; returns the index just past the array.
+    /// Decodes the array of items (or null) at `start` into `items`; returns the index just past it.
     private static func decodeItems<T: KubeResource>(
         into items: inout [T], raw: UnsafeRawBufferPointer, data: Data, at start: Int, keepUnknownFields: Bool
     ) throws -> Int {
         let bytes = raw.bindMemory(to: UInt8.self)
-        let end = bytes.count
-        func malformed(_ offset: Int, _ reason: String) -> KubeAPIError {
-            KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list items", underlying: JSONScanner.Failure(offset: offset, reason: reason))
-        }
-        var index = start
+        if start + 4 <= bytes.count, bytes[start..<(start + 4)].elementsEqual("null".utf8) { return start + 4 }
         let interner = StringInterner()
-        guard index < end else { throw malformed(index, "expected an array") }
-        if index + 4 <= end, bytes[index..<(index + 4)].elementsEqual("null".utf8) { return index + 4 }
-        guard bytes[index] == UInt8(ascii: "[") else { throw malformed(index, "expected an array") }
-        index += 1
-        var expectItem = true
-        while true {
-            index = JSONScanner.skipWhitespace(bytes, index, end)
-            guard index < end else { throw malformed(index, "unterminated array") }
-            if bytes[index] == UInt8(ascii: "]"), !expectItem || items.isEmpty { return index + 1 }
-            if !expectItem {
-                guard bytes[index] == UInt8(ascii: ",") else { throw malformed(index, "expected ',' or ']' after an item") }
-                index += 1
-                expectItem = true
-                continue
-            }
-            expectItem = false
-            let position = items.count
-            do {
-                var (object, range) = try TapeJSON.decodeValue(T.self, in: raw, at: index, interner: interner)
-                // A slice shares the response's storage: no copy. The buffer lives while any of its items does,
-                // which costs about what per-item copies would.
-                if keepUnknownFields { object.unknownFields = UnknownFields(original: data[range.shifted(by: data.startIndex)]) }
-                if items.isEmpty, items.capacity < 2 {
-                    // Items of one list are much alike: size the array from the first one (plus a tenth) rather
-                    // than regrow it, which would hold up to twice the memory.
-                    let remaining = Double(end - range.upperBound) / Double(max(range.count, 64))
-                    items.reserveCapacity(min(Int(remaining * 1.1) + 1, 1_000_000))
+        do {
+            return try JSONScanner.forEachEntry(bytes, from: start, opening: UInt8(ascii: "[")) { index in
+                let position = items.count
+                do {
+                    var (object, range) = try TapeJSON.decodeValue(T.self, in: raw, at: index, interner: interner)
+                    // A slice shares the response's storage: no copy. The buffer lives while any of its items does,
+                    // which costs about what per-item copies would.
+                    if keepUnknownFields { object.unknownFields = UnknownFields(original: data[range.shifted(by: data.startIndex)]) }
+                    if items.isEmpty, items.capacity < 2 {
+                        // Items of one list are much alike: size the array from the first one (plus a tenth) rather
+                        // than regrow it, which would hold up to twice the memory.
+                        let remaining = Double(bytes.count - range.upperBound) / Double(max(range.count, 64))
+                        items.reserveCapacity(min(Int(remaining * 1.1) + 1, 1_000_000))
+                    }
+                    items.append(object)
+                    return range.upperBound
+                } catch {
+                    throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list item \(position)", underlying: error)
                 }
-                items.append(object)
-                index = range.upperBound
-            } catch {
-                throw KubeAPIError.decoding(what: "\(T.resourceType.kind) list item \(position)", underlying: error)
             }
+        } catch let failure as JSONScanner.Failure {
+            throw KubeAPIError.malformedJSON(what: "\(T.resourceType.kind) list items", underlying: failure)
         }
     }
 
