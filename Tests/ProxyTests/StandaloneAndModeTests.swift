@@ -205,12 +205,7 @@ struct StandaloneTests {
         pods.set([Self.pod("web-1", ip: "10.244.0.5"), Self.pod("web-2", ip: "10.244.0.6", ready: false), Self.pod("db", ip: "10.244.0.7", labels: ["app": "db"])])
         let harness = ProxierHarness()
         let status = ProxySourceStatus(source: "manifests")
-        let source = StandaloneServiceSource(
-            folder: ServiceManifestFolder(path: url.path), pods: pods, nodeName: "node-a", proxier: harness.proxier,
-            rescanInterval: .milliseconds(100), status: status, logger: harness.logs.logger(label: "standalone"))
-        let group = ServiceGroup(configuration: .init(services: [harness.proxier, source], gracefulShutdownSignals: [], logger: quietLogger()))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await Self.running(folder: url, pods: pods, harness: harness, status: status, rescanInterval: .milliseconds(100)) {
             try await eventually("the ready pod serves") { harness.rules("svc-default/web/tcp/http").last == "meta l4proto tcp dnat to 10.244.0.5:8080" }
             #expect(status.synced)
 
@@ -229,6 +224,21 @@ struct StandaloneTests {
             try await eventually("the folder's change followed") {
                 harness.elements("no-endpoint-services").keys.sorted() == ["10.96.0.12 . tcp . 80"]
             }
+        }
+    }
+
+    /// Runs a standalone source over `folder` feeding `harness`'s proxier while `body` runs, then shuts both down.
+    static func running(
+        folder: URL, pods: FakeLocalPodSource?, harness: ProxierHarness, status: ProxySourceStatus = ProxySourceStatus(source: "manifests"),
+        rescanInterval: Duration, _ body: () async throws -> Void
+    ) async throws {
+        let source = StandaloneServiceSource(
+            folder: ServiceManifestFolder(path: folder.path), pods: pods, nodeName: "node-a", proxier: harness.proxier,
+            rescanInterval: rescanInterval, status: status, logger: harness.logs.logger(label: "standalone"))
+        let group = ServiceGroup(configuration: .init(services: [harness.proxier, source], gracefulShutdownSignals: [], logger: quietLogger()))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -242,12 +252,7 @@ struct StandaloneTests {
         let pods = FakeLocalPodSource()
         let harness = ProxierHarness()
         let status = ProxySourceStatus(source: "manifests")
-        let source = StandaloneServiceSource(
-            folder: ServiceManifestFolder(path: url.path), pods: pods, nodeName: "node-a", proxier: harness.proxier,
-            rescanInterval: .seconds(3600), status: status, logger: harness.logs.logger(label: "standalone"))
-        let group = ServiceGroup(configuration: .init(services: [harness.proxier, source], gracefulShutdownSignals: [], logger: quietLogger()))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await Self.running(folder: url, pods: pods, harness: harness, status: status, rescanInterval: .seconds(3600)) {
             try await eventually("the first round ran") { status.synced }
             pods.set([Self.pod("web-1", ip: "10.244.0.5")])
             try await eventually("the pod serves") { harness.rules("svc-default/web/tcp/http").last == "meta l4proto tcp dnat to 10.244.0.5:8080" }
@@ -255,8 +260,6 @@ struct StandaloneTests {
             // timer that woke the next round made this thousands).
             try await Task.sleep(for: .seconds(2))
             #expect(pods.reads <= 3, "\(pods.reads) rounds")
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
@@ -267,16 +270,9 @@ struct StandaloneTests {
         try Self.serviceYAML.write(to: url.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
         try "kind: Service\nmetadata: [oops\n".write(to: url.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
         let harness = ProxierHarness()
-        let source = StandaloneServiceSource(
-            folder: ServiceManifestFolder(path: url.path), pods: nil, nodeName: "node-a", proxier: harness.proxier,
-            rescanInterval: .milliseconds(50), logger: harness.logs.logger(label: "standalone"))
-        let group = ServiceGroup(configuration: .init(services: [harness.proxier, source], gracefulShutdownSignals: [], logger: quietLogger()))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await Self.running(folder: url, pods: nil, harness: harness, rescanInterval: .milliseconds(50)) {
             try await eventually("web programmed") { harness.elements("no-endpoint-services")["10.96.0.10 . tcp . 80"] != nil }
             try await Task.sleep(for: .milliseconds(300))
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
         let warnings = harness.logs.records.filter { $0.message == "skipping unreadable manifest" }
         #expect(warnings.count == 1)
