@@ -63,7 +63,8 @@ let package = Package(
             dependencies: ["CNftables", "AgentJSON"],
             swiftSettings: strictSettings
         ),
-        // A JSON document as a value, shared by KubeAPI (which re-exports it) and Iptables (nft --json listings).
+        // A JSON document as a value, shared by KubeAPI (which re-exports it) and Iptables (nft --json listings), and the
+        // RFC 3339 times that KubeAPI and CRI read and write.
         .target(
             name: "AgentJSON",
             swiftSettings: strictSettings
@@ -71,6 +72,7 @@ let package = Package(
         .target(
             name: "CRI",
             dependencies: [
+                "AgentJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -188,7 +188,9 @@ public struct CNIPluginRunner: Sendable {
         config["name"] = network.name
         config["cniVersion"] = network.cniVersion
         if let previous, let object = try? JSONSerialization.jsonObject(with: Data(previous.utf8)) { config["prevResult"] = object }
-        let input = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+        // Unsorted: JSONSerialization sorts keys with a locale-aware compare that loads ICU's collator (megabytes that
+        // stay resident), and plugins do not care about member order.
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
         let environment = [
             "CNI_COMMAND": command,
             "CNI_CONTAINERID": attachment.containerID,

@@ -1,21 +1,15 @@
 public import Foundation
+internal import AgentJSON
 
 /// RFC 3339 timestamps with nanoseconds, as containerd and the CRI log format write them.
 public enum RFC3339Nano {
-    /// Parses `2026-11-27T07:09:37.577839466Z` or `...+00:00` (fraction optional, any number of digits).
+    /// Parses `2026-11-27T07:09:37.577839466Z` or `...+00:00` (fraction optional, any number of digits; surrounding
+    /// whitespace ignored).
     public static func parse(_ text: String) -> Date? {
-        var text = Substring(text.trimmingCharacters(in: .whitespaces))
-        var fraction = 0.0
-        if let dot = text.firstIndex(of: ".") {
-            let digitsEnd = text[dot...].dropFirst().firstIndex { !$0.isNumber } ?? text.endIndex
-            let digits = text[text.index(after: dot)..<digitsEnd]
-            fraction = Double("0." + digits) ?? 0
-            text = text[..<dot] + text[digitsEnd...]
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }), let last = text.lastIndex(where: { !$0.isWhitespace }) else {
+            return nil
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        guard let base = formatter.date(from: String(text)) else { return nil }
-        return base.addingTimeInterval(fraction)
+        return RFC3339.parse(String(text[first...last]))
     }
 
     /// Formats `date` in UTC with nine fraction digits.

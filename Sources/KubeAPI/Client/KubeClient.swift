@@ -37,18 +37,20 @@ public final class KubeClient: KubeClientProtocol {
         // reconnecting until the request deadline, and one heartbeat attempt would stall a whole renewal interval.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.httpVersion = .http1Only
-        guard var components = URLComponents(url: configuration.server, resolvingAgainstBaseURL: false), let host = components.host else {
+        // encodedHost, not host: the latter decodes IDNA through ICU, whose code and tables then stay resident.
+        guard let components = URLComponents(url: configuration.server, resolvingAgainstBaseURL: false), let host = components.encodedHost else {
             throw KubeAPIError.invalidRequest("server URL \(configuration.server) has no host")
         }
+        var requestHost = host
         if components.scheme == "https" {
             httpConfiguration.tlsConfiguration = try Self.tlsConfiguration(configuration)
             if let serverName = configuration.tlsServerName, !serverName.isEmpty, serverName != host {
                 // Address the request to the TLS name (for SNI and verification) and connect to the real host.
                 httpConfiguration.dnsOverride = [serverName: host]
-                components.host = serverName
+                requestHost = serverName
             }
         }
-        var baseText = "\(components.scheme ?? "https")://\(Self.bracketed(components.host ?? host))"
+        var baseText = "\(components.scheme ?? "https")://\(Self.bracketed(requestHost))"
         if let port = components.port { baseText += ":\(port)" }
         let prefix = components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path
         self.base = baseText + prefix
