@@ -65,7 +65,10 @@ actor PodWorker {
         while !Task.isCancelled {
             await signal.wait()
             if Task.isCancelled { break }
-            await round()
+            // Each round runs in a child task. A task's allocator keeps the slabs of its deepest moment until the
+            // task ends, and a round's frames (sandbox, image, create, start, hooks) come to about 100 KB: run
+            // in this long-lived task, every idle pod would hold them for good.
+            await withDiscardingTaskGroup { group in group.addTask { await self.round() } }
             if case .finished = machine.lifecycle { break }
             schedule()
         }
