@@ -45,7 +45,7 @@ public struct CommandResult: Sendable, Hashable {
     }
 }
 
-/// A command that could not be run, ran too long, or exited non-zero.
+/// A command that could not be run, ran too long, printed too much, or exited non-zero.
 ///
 /// Carries the command line, the exit status and what the command wrote to stderr, so a user sees exactly what
 /// the runtime tried and why it failed.
@@ -54,6 +54,7 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         case notFound
         case launchFailed(String)
         case timedOut(Duration)
+        case outputTooLarge(Int)
         case failed
     }
 
@@ -76,6 +77,9 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
     static func launchFailed(_ invocation: CommandInvocation, _ reason: String) -> CommandError {
         CommandError(code: .launchFailed(reason), command: invocation.description, status: nil, stderr: "")
     }
+    static func outputTooLarge(_ invocation: CommandInvocation, status: Int32, limit: Int) -> CommandError {
+        CommandError(code: .outputTooLarge(limit), command: invocation.description, status: status, stderr: "")
+    }
     static func timedOut(_ invocation: CommandInvocation) -> CommandError {
         CommandError(code: .timedOut(invocation.timeout), command: invocation.description, status: nil, stderr: "")
     }
@@ -94,6 +98,8 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
             return "`\(command)` could not be started: \(reason)"
         case .timedOut(let timeout):
             return "`\(command)` did not finish within \(timeout) and was killed; raise --runtime-request-timeout or check the daemon it talks to"
+        case .outputTooLarge(let limit):
+            return "`\(command)` printed more than \(limit) bytes, which is more than any runtime or CNI call should; run it by hand to see why"
         case .failed:
             return "`\(command)` exited with status \(status ?? -1): \(stderr.isEmpty ? "(no stderr)" : stderr)"
         }
@@ -125,7 +131,8 @@ extension CommandRunning {
 /// The one runner over swift-subprocess: both output streams drained concurrently, a timeout that kills the
 /// process (SIGTERM, then SIGKILL after a second), and a typed ``CommandError``.
 public struct SubprocessCommandRunner: CommandRunning {
-    /// Largest output collected from one command; far above anything ctr or a CNI plugin prints.
+    /// Largest output accepted from one command, checked once it is collected; far above anything ctr or a CNI plugin
+    /// prints.
     public var outputLimit: Int
 
     public init(outputLimit: Int = 64 << 20) {
@@ -142,13 +149,14 @@ public struct SubprocessCommandRunner: CommandRunning {
         let limit = outputLimit
         return try await Self.withTimeout(invocation) {
             do {
-                let result: ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>>
+                let result: ExecutionResult<Void, CollectedText, CollectedText>
                 if let input = invocation.input {
-                    result = try await Subprocess.run(
-                        configuration, input: .string(input), output: .string(limit: limit), error: .string(limit: limit))
+                    result = try await Subprocess.run(configuration, input: .string(input), output: CollectedText(), error: CollectedText())
                 } else {
-                    result = try await Subprocess.run(
-                        configuration, input: .none, output: .string(limit: limit), error: .string(limit: limit))
+                    result = try await Subprocess.run(configuration, input: .none, output: CollectedText(), error: CollectedText())
+                }
+                if result.standardOutput.utf8.count > limit || result.standardError.utf8.count > limit {
+                    throw CommandError.outputTooLarge(invocation, status: Self.status(result.terminationStatus), limit: limit)
                 }
                 return CommandResult(
                     status: Self.status(result.terminationStatus),
@@ -164,7 +172,7 @@ public struct SubprocessCommandRunner: CommandRunning {
         let configuration = Self.configuration(for: invocation)
         do {
             let result = try await Subprocess.run(
-                configuration, input: .none, output: .sequence, error: .string(limit: outputLimit)
+                configuration, input: .none, output: .sequence, error: CollectedText()
             ) { execution in
                 var buffer: [UInt8] = []
                 for try await chunk in execution.standardOutput {
@@ -193,6 +201,18 @@ public struct SubprocessCommandRunner: CommandRunning {
         return Configuration(
             executable: executable, arguments: Arguments(invocation.arguments),
             environment: updates.isEmpty ? .inherit : .inherit.updating(updates), platformOptions: options)
+    }
+
+    /// A stream collected as UTF-8 text, grown as it arrives. swift-subprocess's `.string(limit:)` reserves the
+    /// whole limit up front for each stream of each call: with a 64 MB limit, every ctr call mapped 128 MB, and
+    /// a hundred calls at once reserved over 12 GB of address space, which fails under strict overcommit.
+    struct CollectedText: OutputProtocol, ErrorOutputProtocol {
+        typealias OutputType = String
+        var maxSize: Int { .max }
+
+        func output(from span: RawSpan) throws -> String {
+            span.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     private static func status(_ status: TerminationStatus) -> Int32 {
