@@ -259,13 +259,16 @@ struct CommandRunnerTests {
         #expect(result.status == 0 && result.stdout.count == 3_000_000 && result.stderr.count == 3_000_000)
     }
 
-    @Test("output over the runner's limit is refused, naming the command; output at the limit is returned")
+    @Test("output over the runner's limit is refused, naming the command, also a stream's stderr; output at the limit is returned")
     func outputLimit() async throws {
         let small = SubprocessCommandRunner(outputLimit: 1000)
         let atLimit = try await small.run(CommandInvocation("sh", ["-c", "head -c 1000 /dev/zero | tr '\\\\0' a"], timeout: .seconds(10)))
         #expect(atLimit.stdout.count == 1000)
         await #expect { try await small.run(CommandInvocation("sh", ["-c", "head -c 1001 /dev/zero | tr '\\\\0' a >&2"], timeout: .seconds(10))) } throws: {
             "\($0)".contains("more than 1000 bytes") && "\($0)".contains("sh -c")
+        }
+        await #expect { try await small.stream(CommandInvocation("sh", ["-c", "head -c 1001 /dev/zero | tr '\\\\0' a >&2"], timeout: .seconds(10))) { _ in } } throws: {
+            "\($0)".contains("more than 1000 bytes")
         }
     }
 

@@ -185,6 +185,9 @@ public struct SubprocessCommandRunner: CommandRunning {
                 }
                 if !buffer.isEmpty { await line(String(decoding: buffer, as: UTF8.self)) }
             }
+            if result.standardError.utf8.count > outputLimit {
+                throw CommandError.outputTooLarge(invocation, status: Self.status(result.terminationStatus), limit: outputLimit)
+            }
             return CommandResult(status: Self.status(result.terminationStatus), stdout: "", stderr: result.standardError)
         } catch let error as SubprocessError {
             throw Self.translate(error, invocation)
