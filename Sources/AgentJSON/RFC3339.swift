@@ -63,14 +63,20 @@ public enum RFC3339 {
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 
-    /// Formats `date` in UTC with `fractionDigits` digits of fraction (0 or 6 in practice).
+    /// Formats `date` in UTC with `fractionDigits` digits of fraction, 0 to 9 (0, 6 and 9 in practice: metav1.Time,
+    /// MicroTime, and containerd's and the kubelet's nanosecond times). The fraction is rounded to microseconds, or to
+    /// nanoseconds past 6 digits, then cut to the digits asked for; a `Date` holds about 0.1 µs today, so the last
+    /// two of nine digits are noise.
     public static func format(_ date: Date, fractionDigits: Int) -> String {
+        let digits = min(max(fractionDigits, 0), 9)
+        let scale = digits > 6 ? 9 : 6
+        let unit = scale == 9 ? 1_000_000_000 : 1_000_000
         let interval = date.timeIntervalSince1970
         var whole = Int(interval.rounded(.down))
-        var micros = Int(((interval - Double(whole)) * 1_000_000).rounded())
-        if micros >= 1_000_000 {
+        var units = Int(((interval - Double(whole)) * Double(unit)).rounded())
+        if units >= unit {
             whole += 1
-            micros -= 1_000_000
+            units -= unit
         }
         let days = Int((Double(whole) / 86_400).rounded(.down))
         let secondsOfDay = whole - days * 86_400
@@ -80,10 +86,10 @@ public enum RFC3339 {
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
         }
         var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
-        if fractionDigits > 0 {
-            var fraction = micros
-            for _ in 0..<(6 - min(fractionDigits, 6)) { fraction /= 10 }
-            text += "." + pad(fraction, min(fractionDigits, 6))
+        if digits > 0 {
+            var fraction = units
+            for _ in 0..<(scale - digits) { fraction /= 10 }
+            text += "." + pad(fraction, digits)
         }
         return text + "Z"
     }

@@ -96,13 +96,20 @@ struct QuantityTests {
         #expect(again.arrayValue?[1]["targetPort"] == .string("https"))
     }
 
-    @Test("RFC 3339 times parse with fractions and offsets and format in UTC")
+    @Test("RFC 3339 times parse with fractions and offsets and format in UTC, up to nanoseconds")
     func times() throws {
         let date = try #require(RFC3339.parse("2024-02-29T23:59:58.123456+01:00"))
         #expect(RFC3339.format(date, fractionDigits: 6) == "2024-02-29T22:59:58.123456Z")
         #expect(RFC3339.format(try #require(RFC3339.parse("1970-01-01T00:00:00Z")), fractionDigits: 0) == "1970-01-01T00:00:00Z")
         #expect(RFC3339.parse("2024-13-01T00:00:00Z") == nil)
         #expect(RFC3339.parse("yesterday") == nil)
+        // Nine digits are nanoseconds (the kubelet's config.seen, containerd's times; a Date keeps about 0.1 µs); six
+        // round to microseconds.
+        let nanos = try #require(RFC3339.parse("1970-01-01T00:00:01.123456789Z"))
+        let nine = RFC3339.format(nanos, fractionDigits: 9)
+        #expect(nine.count == 30 && nine.hasPrefix("1970-01-01T00:00:01.123456") && nine.hasSuffix("Z"))
+        #expect(RFC3339.format(nanos, fractionDigits: 6) == "1970-01-01T00:00:01.123457Z")
+        #expect(RFC3339.format(nanos, fractionDigits: 3) == "1970-01-01T00:00:01.123Z")
     }
 }
 

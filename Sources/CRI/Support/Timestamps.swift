@@ -13,19 +13,5 @@ public enum RFC3339Nano {
     }
 
     /// Formats `date` in UTC with nine fraction digits.
-    public static func format(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        let nanos = Int(((date.timeIntervalSince1970 - seconds) * 1e9).rounded(.down))
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        let nanoText = String(nanos)
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-            + String(repeating: "0", count: max(0, 9 - nanoText.count)) + nanoText + "Z"
-    }
+    public static func format(_ date: Date) -> String { RFC3339.format(date, fractionDigits: 9) }
 }
