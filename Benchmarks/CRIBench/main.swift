@@ -2,7 +2,7 @@
 // (netns + CNI bridge inside an isolated node namespace + create + start), side by side with a bare
 // `ctr run -d` of the same image in the same run. Medians over N runs and the ratio (target: at most 1.3x).
 //
-//   swift build -c release --product node-agent-logger && swift build -c release --product CRIBench
+//   swift build -c release --product node-agent-logger --static-swift-stdlib && swift build -c release --product CRIBench
 //   sudo .build/release/CRIBench [runs]        (default 15; needs containerd and local/busybox:latest)
 
 import CRI

@@ -6,8 +6,8 @@
 //     started at once in the same run. Several runs; medians of the runs' figures.
 //  2. Idle cost: the daemon's RSS and CPU with 100 pods running and nothing changing (60 s of sampling).
 //
-//   for p in node-agent node-agent-logger KubeletBench; do swift build -c release --product $p; done   (one --product per call:
-//   SwiftPM builds only the last of several)
+//   for p in node-agent KubeletBench; do swift build -c release --product $p; done   (one --product per call: SwiftPM
+//   builds only the last of several); swift build -c release --product node-agent-logger --static-swift-stdlib
 //   sudo .build/release/KubeletBench [runs] [idle-pods]      (default 3 and 100; needs containerd and local/busybox:latest)
 //   runs 0 measures only the idle cost, idle-pods 0 only the pod start; KUBELET_BENCH_SMAPS=1 adds the daemon's memory
 //   per mapped object.
