@@ -32,6 +32,11 @@ public actor CLIContainerRuntime: ContainerRuntime {
     private var taskListing: (task: Task<[String: CLITask], any Error>, sequence: UInt64)?
     /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
     private var imageCache: [String: ImageStatus] = [:]
+    /// Each image's STOPSIGNAL (nil: it sets none) by image digest. ctr copies it into every container's labels, so
+    /// one `containers info` per image tells it, not one per container stopped.
+    private var imageStopSignals: [String: String?] = [:]
+    /// Containers whose task is already deleted (by the reap or the exit delivery); removal skips that ctr call.
+    private var tasksDeleted: Set<String> = []
     private var tracker = ExitTracker()
     private nonisolated let subscribers = ExitSubscribers()
     /// The one recovery run; every call waits for it before touching anything, so a sweep never races a creation.
@@ -488,6 +493,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
             var code = task?.exitCode
             do {
                 let deleted = try await cli.deleteTask(id)
+                tasksDeleted.insert(id)
                 if code == nil { code = deleted }
             } catch {
                 // containerd refused to delete the task (still running, or not answering): no exit to report; the
@@ -515,7 +521,10 @@ public actor CLIContainerRuntime: ContainerRuntime {
             containers[exit.containerID] = status
             do {
                 try await cli.setLabels(exit.containerID, labels)
-                if source == .events { _ = try await cli.deleteTask(exit.containerID) }
+                if source == .events {
+                    _ = try await cli.deleteTask(exit.containerID)
+                    tasksDeleted.insert(exit.containerID)
+                }
             } catch {
                 logger.warning("could not record an exit", metadata: ["container": "\(exit.containerID)", "error": "\(error)"])
             }
@@ -545,7 +554,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
         guard status.state == .running else { return }
         // The pod's stop signal, else the image's STOPSIGNAL (ctr records it as a container label), else TERM.
         var signal = status.labels[RuntimeLabels.stopSignal]
-        if signal == nil { signal = try? await cli.container(id)?.labels["io.containerd.image.config.stop-signal"] }
+        if signal == nil { signal = await imageStopSignal(of: status) }
         let stopSignal = signal ?? "SIGTERM"
         try await wrap("container \(id)") { try await cli.kill(id, signal: stopSignal) }
         if try await !waitForStop(id, within: gracePeriod) {
@@ -553,6 +562,15 @@ public actor CLIContainerRuntime: ContainerRuntime {
             try await wrap("container \(id)") { try await cli.kill(id, signal: "SIGKILL") }
             _ = try await waitForStop(id, within: .seconds(10))
         }
+    }
+
+    /// The STOPSIGNAL of the container's image, from the label ctr set at create; looked up once per image digest.
+    private func imageStopSignal(of status: ContainerStatus) async -> String? {
+        if let digest = status.imageDigest, let known = imageStopSignals[digest] { return known }
+        guard let info = try? await cli.container(status.id) else { return nil }
+        let signal = info.labels["io.containerd.image.config.stop-signal"]
+        if let digest = status.imageDigest { imageStopSignals[digest] = .some(signal) }
+        return signal
     }
 
     /// Polls the task until it stopped (then reaps it) or `limit` passes; true when it stopped.
@@ -583,12 +601,14 @@ public actor CLIContainerRuntime: ContainerRuntime {
             try await wrap("container \(id)") { try await cli.kill(id, signal: "SIGKILL") }
             _ = try await waitForStop(id, within: .seconds(10))
         }
+        let taskDeleted = tasksDeleted.contains(id)
         try await wrap("container \(id)") {
-            _ = try await cli.deleteTask(id)
+            if !taskDeleted { _ = try await cli.deleteTask(id) }
             try await cli.deleteContainer(id)
         }
         containers[id] = nil
         startedIn[id] = nil
+        tasksDeleted.remove(id)
         tracker.forget(id)
     }
 

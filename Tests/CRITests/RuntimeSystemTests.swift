@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NodeAgentTesting
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The ctr backend against the real containerd, real runc, real CNI plugins, inside an isolated node namespace.
@@ -17,12 +18,12 @@ struct RuntimeSystemTests {
 
     /// Runs `body` with a fixture and a monitor service for `runtime`, tearing everything down afterwards.
     func withRuntime(
-        _ tag: String, events: Bool = true, relist: Duration? = .seconds(1),
+        _ tag: String, events: Bool = true, relist: Duration? = .seconds(1), runner: any CommandRunning = SubprocessCommandRunner(),
         _ body: (SystemFixture, CLIContainerRuntime) async throws -> Void
     ) async throws {
         let fixture = try SystemFixture(tag: tag)
         defer { fixture.tearDown() }
-        let runtime = fixture.runtime(fixture.configuration(events: events, relist: relist))
+        let runtime = fixture.runtime(fixture.configuration(events: events, relist: relist), runner: runner)
         try await runtime.recover()
         let monitor = Task { try await RuntimeMonitor(runtime: runtime).run() }
         defer { monitor.cancel() }
@@ -129,9 +130,11 @@ struct RuntimeSystemTests {
         }
     }
 
-    @Test("graceful stop: a container trapping TERM exits within the grace, one ignoring it is killed at the grace")
+    @Test("graceful stop: a container trapping TERM exits within the grace, one ignoring it is killed at the grace; one stop-signal lookup per image, one task delete per container")
     func gracefulStop() async throws {
-        try await withRuntime("stop") { fixture, runtime in
+        let runner = RecordingRunner()
+        try await withRuntime("stop", runner: runner) { fixture, runtime in
+            let exits = runtime.exitEvents()
             let sandbox = try await runtime.runPodSandbox(SystemFixture.pod("stop"))
             let polite = try await runtime.createContainer(
                 in: sandbox.id, config: container("polite", "trap 'exit 0' TERM; while true; do sleep 0.1; done"))
@@ -148,7 +151,20 @@ struct RuntimeSystemTests {
             #expect(stubbornTime >= .seconds(2) && stubbornTime < .seconds(15))
             let status = try await runtime.containerStatus(stubborn)
             #expect(status.state == .exited && status.exitCode == 137)
+            // Both exits delivered: their tasks are deleted, so removal deletes only the containers.
+            var delivered = Set<String>()
+            for await exit in exits where exit.containerID == polite || exit.containerID == stubborn {
+                delivered.insert(exit.containerID)
+                if delivered.count == 2 { break }
+            }
+            let beforeRemoval = runner.commands.count
             try await runtime.removePodSandbox(sandbox.id)
+            let ours = { (command: [String]) in command.last == polite || command.last == stubborn }
+            let lookups = runner.commands.filter { ours($0) && $0.contains("info") }
+            #expect(lookups.count == 1, "the image's stop signal is looked up once for its two containers: \(lookups)")
+            let removal = runner.commands[beforeRemoval...].filter(ours)
+            #expect(removal.filter { $0.contains("containers") && $0.contains("delete") }.count == 2)
+            #expect(!removal.contains { $0.contains("tasks") && $0.contains("delete") }, "tasks deleted again at removal: \(removal)")
         }
     }
 
@@ -362,5 +378,23 @@ struct RuntimeSystemTests {
             try await runtime.removePodSandbox(sandbox.id)
             #expect(try SystemFixture.containerdObjects().containers.isEmpty)
         }
+    }
+}
+
+/// Runs commands for real and records each argument list (to count what the runtime asked containerd for).
+final class RecordingRunner: CommandRunning {
+    private let base = SubprocessCommandRunner()
+    private let recorded = Mutex<[[String]]>([])
+
+    var commands: [[String]] { recorded.withLock { $0 } }
+
+    func run(_ invocation: CommandInvocation) async throws -> CommandResult {
+        recorded.withLock { $0.append(invocation.arguments) }
+        return try await base.run(invocation)
+    }
+
+    func stream(_ invocation: CommandInvocation, line: @Sendable (String) async -> Void) async throws -> CommandResult {
+        recorded.withLock { $0.append(invocation.arguments) }
+        return try await base.stream(invocation, line: line)
     }
 }

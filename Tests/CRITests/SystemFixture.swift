@@ -67,8 +67,8 @@ final class SystemFixture: @unchecked Sendable {
         return configuration
     }
 
-    func runtime(_ configuration: CLIRuntimeConfiguration? = nil) -> CLIContainerRuntime {
-        CLIContainerRuntime(configuration: configuration ?? self.configuration(), logger: recorder.logger(label: "cri", level: .debug))
+    func runtime(_ configuration: CLIRuntimeConfiguration? = nil, runner: any CommandRunning = SubprocessCommandRunner()) -> CLIContainerRuntime {
+        CLIContainerRuntime(configuration: configuration ?? self.configuration(), runner: runner, logger: recorder.logger(label: "cri", level: .debug))
     }
 
     static func pod(_ name: String) -> PodSandboxConfig {
