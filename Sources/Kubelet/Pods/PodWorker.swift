@@ -407,7 +407,12 @@ actor PodWorker {
         let file = "\(directory)/\(attempt)"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: file, contents: Data(), attributes: [.posixPermissions: 0o666]) else { return nil }
+            // An empty file, world-writable (any container user may write its message): one open, where
+            // `FileManager.createFile` writes a temporary file and renames it.
+            let descriptor = open(file, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o666)
+            guard descriptor >= 0 else { return nil }
+            defer { close(descriptor) }
+            guard fchmod(descriptor, 0o666) == 0 else { return nil }
             return file
         } catch {
             return nil

@@ -308,7 +308,7 @@ struct KubeletEndToEndTests {
         await fixture.tearDown()
     }
 
-    @Test("a failing init container fails the pod under restartPolicy Never and is retried under Always")
+    @Test("a failing init container fails the pod under restartPolicy Never (its termination message shown) and is retried under Always")
     func failingInitContainers() async throws {
         let fixture = try await DaemonFixture(tag: "e5")
         do {
@@ -323,7 +323,7 @@ struct KubeletEndToEndTests {
                       nodeName: \(fixture.nodeName)
                       restartPolicy: \(policy)
                       initContainers:
-                      - {name: setup, image: "local/busybox:latest", imagePullPolicy: Never, command: ["sh", "-c", "exit 7"]}
+                      - {name: setup, image: "local/busybox:latest", imagePullPolicy: Never, command: ["sh", "-c", "echo -n no database > /dev/termination-log; exit 7"]}
                       containers:
                       - {name: app, image: "local/busybox:latest", imagePullPolicy: Never, command: ["sleep", "3600"]}
                     """)
@@ -331,6 +331,7 @@ struct KubeletEndToEndTests {
             try await fixture.eventually(60, "never Failed") { try fixture.pod("never")?.status?.phase == "Failed" }
             let never = try #require(try fixture.pod("never")?.status)
             #expect(never.initContainerStatuses?.first?.state?.terminated?.exitCode == 7)
+            #expect(never.initContainerStatuses?.first?.state?.terminated?.message == "no database")
             #expect(never.containerStatuses?.first?.state?.running == nil)
             try await fixture.eventually(60, "always retried twice") {
                 (try fixture.pod("always")?.status?.initContainerStatuses?.first?.restartCount ?? 0) >= 2
