@@ -237,6 +237,24 @@ struct TapeDecoderTests {
         #expect(tape.data == Data([0, 1, 2, 255]))
     }
 
+    @Test("JSON values parse as JSONValue's own Decodable reads them through Foundation, and malformed ones are refused")
+    func jsonValuesAgreeWithFoundation() throws {
+        let documents = [
+            UnknownFieldTests.podJSON,
+            #"{"s":"a\"b\\c\/d\n\u00e9\ud83d\ude00","i":-42,"big":18446744073709551616,"d":1.5e3,"f":0.25,"one":1.0,"b":true,"n":null,"arr":[1,"x",[],{}],"o":{"k":{"deep":[null,false]}}}"#,
+            "[]", "{}", "7", "-0.5", "\"text\"", "null", "  [ 1 , 2 ]  ",
+        ]
+        for text in documents {
+            let ours = try JSONValue.parse(Array(text.utf8), what: "sample")
+            #expect(ours == (try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))), "\(text)")
+        }
+        for text in [#"{"a":}"#, "[1,]", #"{"a":1"#, "tru", #"{"a":1}}"#, ""] {
+            #expect(throws: KubeAPIError.self, "\(text)") { _ = try JSONValue.parse(Array(text.utf8), what: "sample") }
+        }
+        let value = try JSONValue.parse(Array(#"{"n":[1,2.5]}"#.utf8))
+        #expect(value["n"] == .array([.integer(1), .number(2.5)]))
+    }
+
     @Test("malformed JSON and wrong types are refused with the path of the field")
     func errors() {
         for text in [#"{"a":}"#, #"{"a" 1}"#, #"[1,]"#, #"{"a":1"#, #"{"a":tru}"#, #"{"a":1}}"#, "{\"a\":\"\u{01}\"}"] {

@@ -9,7 +9,12 @@ extension JSONValue {
     /// - Throws: ``KubeAPIError`` (`.malformedJSON`) naming `what` when the bytes are not JSON.
     public static func parse(_ bytes: some Collection<UInt8>, what: String = "JSON document") throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            // The typed model's tape decoder, which builds the value from its tokens: Foundation's JSONDecoder
+            // went through `init(from:)`, and parsing was most of what encoding an object for a request cost.
+            if let value = try bytes.withContiguousStorageIfAvailable({ try TapeJSON.decode(JSONValue.self, from: UnsafeRawBufferPointer($0)) }) {
+                return value
+            }
+            return try TapeJSON.decode(JSONValue.self, from: Data(bytes))
         } catch {
             throw KubeAPIError.malformedJSON(what: what, underlying: error)
         }
@@ -22,6 +27,6 @@ extension JSONValue {
 
     /// Decodes this value as `T`.
     public func decode<T: Decodable>(as type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(serialized()))
+        try TapeJSON.decode(T.self, from: Data(serialized()))
     }
 }

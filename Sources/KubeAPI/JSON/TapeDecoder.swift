@@ -493,6 +493,7 @@ final class Tape {
     /// Decodes any `Decodable` at a token, with fast paths for the common leaf types.
     func decodeValue<T: Decodable>(_ type: T.Type, at index: Int) throws -> T {
         if T.self == String.self { return try string(at: index) as! T }
+        if T.self == JSONValue.self { return try jsonValue(at: index) as! T }
         if T.self == Int.self { return try integer(Int.self, at: index) as! T }
         if T.self == Int32.self { return try integer(Int32.self, at: index) as! T }
         if T.self == Int64.self { return try integer(Int64.self, at: index) as! T }
@@ -519,6 +520,45 @@ final class Tape {
             break
         }
         return try T(from: TapeDecoder(tape: self, index: index))
+    }
+
+    /// The value at `index` as a ``JSONValue``, built from the tokens. (`JSONValue.init(from:)` probes Bool, Int64,
+    /// Double, String and array in turn and pays a thrown `DecodingError` for each miss: five for every object.)
+    /// Numbers are integers when they are exactly integral and fit in Int64, as through `init(from:)`.
+    func jsonValue(at index: Int) throws -> JSONValue {
+        switch tokens[index].kind {
+        case .null:
+            return .null
+        case .trueValue:
+            return .bool(true)
+        case .falseValue:
+            return .bool(false)
+        case .string:
+            return .string(try string(at: index))
+        case .number:
+            if let value = try? integer(Int64.self, at: index) { return .integer(value) }
+            return .number(try double(at: index))
+        case .arrayStart:
+            var elements: [JSONValue] = []
+            elements.reserveCapacity(elementCount(index))
+            var element = index + 1
+            while tokens[element].kind != .arrayEnd {
+                elements.append(try jsonValue(at: element))
+                element = Int(tokens[element].next)
+            }
+            return .array(elements)
+        case .objectStart:
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(memberCount(index))
+            var name = index + 1
+            while tokens[name].kind != .objectEnd {
+                members[try string(at: name)] = try jsonValue(at: name + 1)
+                name = Int(tokens[name + 1].next)
+            }
+            return .object(members)
+        case .objectEnd, .arrayEnd:
+            throw Tape.corrupted("a container's end where a value belongs", codingPath: codingPath(to: index))
+        }
     }
 
     /// The number of elements of the array at `array`.
