@@ -1,6 +1,8 @@
 @testable import CRI
 import Foundation
+import Logging
 import NodeAgentTesting
+import Synchronization
 import Testing
 
 @Suite("Image references and pull policy")
@@ -301,6 +303,56 @@ struct CommandRunnerTests {
         let lines = LinesBox()
         _ = try await runner.stream(CommandInvocation("sh", ["-c", "echo one; echo two; printf three"], timeout: .seconds(5))) { lines.append($0) }
         #expect(lines.all == ["one", "two", "three"])
+    }
+
+    @Test("ctr, nerdctl and the CNI plugins run with GOMAXPROCS=1, which reaches the process")
+    func helperEnvironment() async throws {
+        #expect(CommandInvocation.helperEnvironment == (ProcessInfo.processInfo.environment["GOMAXPROCS"] == nil ? ["GOMAXPROCS": "1"] : [:]))
+        let seen = try await runner.run(
+            CommandInvocation("sh", ["-c", "printf %s \"$GOMAXPROCS\""], environment: CommandInvocation.helperEnvironment, timeout: .seconds(5)))
+        #expect(seen.stdout == (ProcessInfo.processInfo.environment["GOMAXPROCS"] ?? "1"))
+
+        let cannedCNIResult = #"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[{"interface":0,"address":"10.251.0.9/24"}]}"#
+        let runner = EnvironmentRecorder(stdout: "Server:\n  Version: 1.6.20\n")
+        _ = try await CtrCLI(runner: runner).ping()
+        _ = try await NerdctlCLI(runner: runner).ping()
+        let cni = CNIPluginRunner(binDirectories: ["/usr/lib/cni", "/opt/cni/bin"], runner: EnvironmentRecorder(stdout: cannedCNIResult, into: runner))
+        let network = try CNINetworkList(data: Data(#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"}]}"#.utf8), source: "x.conflist")
+        let attachment = CNIPluginRunner.Attachment(containerID: "c", netnsPath: "/var/run/netns/x", pod: PodIdentity(uid: "u", name: "p", namespace: "d"))
+        _ = try await cni.add(network, attachment, logger: Logger(label: "test"))
+        let environments = runner.environments
+        #expect(environments.count == 3)
+        for environment in environments { #expect(environment["GOMAXPROCS"] == CommandInvocation.helperEnvironment["GOMAXPROCS"]) }
+        #expect(environments.last?["CNI_COMMAND"] == "ADD")
+    }
+}
+
+/// Answers every command with the same output, without running it, and records each one's extra environment.
+final class EnvironmentRecorder: CommandRunning {
+    private let stdout: String
+    private let recorded: Mutex<[[String: String]]>
+    private let sink: EnvironmentRecorder?
+
+    init(stdout: String, into sink: EnvironmentRecorder? = nil) {
+        self.stdout = stdout
+        self.recorded = Mutex([])
+        self.sink = sink
+    }
+
+    var environments: [[String: String]] { recorded.withLock { $0 } }
+
+    private func record(_ environment: [String: String]) {
+        if let sink { sink.record(environment) } else { recorded.withLock { $0.append(environment) } }
+    }
+
+    func run(_ invocation: CommandInvocation) async throws -> CommandResult {
+        record(invocation.environment)
+        return CommandResult(status: 0, stdout: stdout, stderr: "")
+    }
+
+    func stream(_ invocation: CommandInvocation, line: @Sendable (String) async -> Void) async throws -> CommandResult {
+        record(invocation.environment)
+        return CommandResult(status: 0, stdout: "", stderr: "")
     }
 }
 

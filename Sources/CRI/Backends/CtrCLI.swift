@@ -27,7 +27,8 @@ public struct CtrCLI: RuntimeCLI {
 
     private func invocation(_ arguments: [String], timeout: Duration? = nil) -> CommandInvocation {
         CommandInvocation(
-            executable, ["--address", socket, "--namespace", namespace, "--connect-timeout", "5s"] + arguments, timeout: timeout ?? self.timeout)
+            executable, ["--address", socket, "--namespace", namespace, "--connect-timeout", "5s"] + arguments,
+            environment: CommandInvocation.helperEnvironment, timeout: timeout ?? self.timeout)
     }
 
     @discardableResult
@@ -256,7 +257,8 @@ public struct CtrCLI: RuntimeCLI {
 
     public func exitEvents(_ handler: @Sendable (CLIExitEvent) async -> Void) async throws {
         let call = CommandInvocation(
-            executable, ["--address", socket, "events", "topic==\"/tasks/exit\",namespace==\"\(namespace)\""], timeout: .seconds(1 << 40))
+            executable, ["--address", socket, "events", "topic==\"/tasks/exit\",namespace==\"\(namespace)\""],
+            environment: CommandInvocation.helperEnvironment, timeout: .seconds(1 << 40))
         let result = try await runner.stream(call) { line in
             if let event = Self.parseExitEvent(line) { await handler(event) }
         }

@@ -32,7 +32,9 @@ public struct NerdctlCLI: RuntimeCLI {
     }
 
     private func invocation(_ arguments: [String], timeout: Duration? = nil) -> CommandInvocation {
-        CommandInvocation(executable, ["--address", socket, "--namespace", namespace] + arguments, timeout: timeout ?? self.timeout)
+        CommandInvocation(
+            executable, ["--address", socket, "--namespace", namespace] + arguments, environment: CommandInvocation.helperEnvironment,
+            timeout: timeout ?? self.timeout)
     }
 
     @discardableResult

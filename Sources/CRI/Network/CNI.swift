@@ -191,7 +191,7 @@ public struct CNIPluginRunner: Sendable {
         // Unsorted: JSONSerialization sorts keys with a locale-aware compare that loads ICU's collator (megabytes that
         // stay resident), and plugins do not care about member order.
         let input = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
-        let environment = [
+        let environment = CommandInvocation.helperEnvironment.merging([
             "CNI_COMMAND": command,
             "CNI_CONTAINERID": attachment.containerID,
             "CNI_NETNS": attachment.netnsPath,
@@ -199,7 +199,7 @@ public struct CNIPluginRunner: Sendable {
             "CNI_PATH": binDirectories.joined(separator: ":"),
             "CNI_ARGS":
                 "IgnoreUnknown=1;K8S_POD_NAMESPACE=\(attachment.pod.namespace);K8S_POD_NAME=\(attachment.pod.name);K8S_POD_INFRA_CONTAINER_ID=\(attachment.containerID);K8S_POD_UID=\(attachment.pod.uid)",
-        ]
+        ]) { _, cni in cni }
         let invocation: CommandInvocation
         if let pluginNamespace {
             // nsenter joins only the network namespace (lighter than `ip netns exec`, which also remounts /sys).
