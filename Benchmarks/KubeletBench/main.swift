@@ -3,14 +3,17 @@
 //  1. Pod start: 30 pods created at once in the API server double; for each, the time from its creation until the
 //     API shows it Running (the node-agent daemon, real containerd, CNI bridge in an isolated node namespace),
 //     p50 and p99 per pod and the time until all 30 run, side by side with 30 bare `ctr run -d` of the same image
-//     started at once in the same run. Several runs; medians of the runs' figures.
+//     started at once in the same run. Several runs; medians of the runs' figures. cpu/pod is the whole machine's busy
+//     CPU time in each window (/proc/stat) divided by 30: for node-agent it includes the API server double and this
+//     process, a few per cent. It moves far less with the machine's noise than the latencies do.
 //  2. Idle cost: the daemon's RSS and CPU with 100 pods running and nothing changing (60 s of sampling).
 //
 //   for p in node-agent KubeletBench; do swift build -c release --product $p; done   (one --product per call: SwiftPM
 //   builds only the last of several); swift build -c release --product node-agent-logger --static-swift-stdlib
 //   sudo .build/release/KubeletBench [runs] [idle-pods]      (default 3 and 100; needs containerd and local/busybox:latest)
 //   runs 0 measures only the idle cost, idle-pods 0 only the pod start; KUBELET_BENCH_SMAPS=1 adds the daemon's memory
-//   per mapped object.
+//   per mapped object. MALLOC_* and GOMAXPROCS pass on to the daemon (GOMAXPROCS=2 gives ctr and the CNI plugins the
+//   Go default on this machine, for comparing against the daemon's GOMAXPROCS=1 for them).
 //
 // Targets (issue 6): p99 pod start under 2 s on this machine; RSS under 60 MB with 100 pods.
 
@@ -107,7 +110,7 @@ let daemon = Process.boundToTestProcess(daemonBinary, [
     "--cni-plugin-netns", tag, "--healthz-bind-address", "127.0.0.1:0", "--metrics-bind-address", "",
 ] + (ProcessInfo.processInfo.environment["KUBELET_BENCH_VERBOSE"] == "1" ? ["--v", "4"] : []))
 daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": root].merging(
-    ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("MALLOC_") }) { _, new in new }
+    ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("MALLOC_") || $0.key == "GOMAXPROCS" }) { _, new in new }
 FileManager.default.createFile(atPath: root + "/agent.log", contents: nil)
 daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/agent.log"))
 daemon.standardOutput = FileHandle.nullDevice
@@ -153,9 +156,20 @@ func pod(_ name: String) -> Pod {
     return Pod(metadata: ObjectMeta(name: name, namespace: "nakubelet"), spec: spec)
 }
 
-/// Creates `count` pods at once and returns each one's time from creation until the API shows it Running, and
-/// the time until the last one runs.
-func startPods(_ names: [String]) async throws -> (perPod: [Double], all: Double) {
+/// The machine's busy CPU time so far, all processes and both kernel and user time (from /proc/stat), in seconds.
+/// Taken around each phase, it gives CPU per pod start, which a 2-core machine's noise moves much less than latency.
+func machineBusySeconds() -> Double {
+    let stat = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
+    let fields = (stat.split(separator: "\n").first ?? "").split(separator: " ").dropFirst().compactMap { Double($0) }
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+    guard fields.count >= 8 else { return 0 }
+    let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+    return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// Creates `count` pods at once and returns each one's time from creation until the API shows it Running, the time
+/// until the last one runs, and the machine's CPU time in that window.
+func startPods(_ names: [String]) async throws -> (perPod: [Double], all: Double, cpu: Double) {
     let informer = Informer(Pod.self, client: client, configuration: InformerConfiguration(namespace: "nakubelet"), logger: quiet)
     let informerTask = Task { try await informer.run() }
     defer { informerTask.cancel() }
@@ -163,6 +177,7 @@ func startPods(_ names: [String]) async throws -> (perPod: [Double], all: Double
     let events = informer.events()
     let clock = ContinuousClock()
     let begin = clock.now
+    let busyBefore = machineBusySeconds()
     let created = try await withThrowingTaskGroup(of: (String, ContinuousClock.Instant).self) { group in
         for name in names {
             group.addTask {
@@ -184,8 +199,9 @@ func startPods(_ names: [String]) async throws -> (perPod: [Double], all: Double
         if running.count == wanted.count { break }
         if clock.now - begin > .seconds(600) { fail("pods did not all run within 10 minutes; see \(root)/agent.log") }
     }
+    let cpu = machineBusySeconds() - busyBefore
     let perPod = names.map { seconds(running[$0]! - created[$0]!) }
-    return (perPod, seconds(running.values.max()! - begin))
+    return (perPod, seconds(running.values.max()! - begin), cpu)
 }
 
 func deletePods(_ names: [String]) async throws {
@@ -213,10 +229,12 @@ func waitForRuntimeEmpty() async {
     }
 }
 
-/// 30 bare `ctr run -d` at once: each one's time until ctr returns (the container runs), and the time until all do.
-func bareRuns(_ round: Int) async -> (perContainer: [Double], all: Double) {
+/// 30 bare `ctr run -d` at once: each one's time until ctr returns (the container runs), the time until all do, and
+/// the machine's CPU time in that window.
+func bareRuns(_ round: Int) async -> (perContainer: [Double], all: Double, cpu: Double) {
     let clock = ContinuousClock()
     let begin = clock.now
+    let busyBefore = machineBusySeconds()
     let times = await withTaskGroup(of: Double.self) { group in
         for index in 0..<podCount {
             group.addTask {
@@ -231,13 +249,14 @@ func bareRuns(_ round: Int) async -> (perContainer: [Double], all: Double) {
         return times
     }
     let all = seconds(clock.now - begin)
+    let cpu = machineBusySeconds() - busyBefore
     for index in 0..<podCount { _ = await run(["ctr", "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", "nakubelet-bare-\(round)-\(index)"]) }
     try? await Task.sleep(for: .milliseconds(500))
     for index in 0..<podCount {
         _ = await run(["ctr", "-n", "k8s.io", "tasks", "delete", "-f", "nakubelet-bare-\(round)-\(index)"])
         _ = await run(["ctr", "-n", "k8s.io", "containers", "delete", "nakubelet-bare-\(round)-\(index)"])
     }
-    return (times, all)
+    return (times, all, cpu)
 }
 
 /// The daemon's resident memory (VmRSS, bytes) and its CPU ticks (utime + stime).
@@ -290,26 +309,27 @@ do {
     print("KubeletBench: \(podCount) pods at once, \(runs) runs (node-agent \(daemonBinary))")
     func column(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
     func right(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
-    print(column("run", 8) + column("node-agent: created → Running", 31) + right("p50", 10) + right("p99", 11) + right("all", 11) + "   "
-        + column("bare ctr run -d", 16) + right("p50", 10) + right("p99", 11) + right("all", 11))
-    var ours: [(p50: Double, p99: Double, all: Double)] = []
-    var bare: [(p50: Double, p99: Double, all: Double)] = []
+    print(column("run", 8) + column("node-agent: created → Running", 31) + right("p50", 10) + right("p99", 11) + right("all", 11)
+        + right("cpu/pod", 11) + "   " + column("bare ctr run -d", 16) + right("p50", 10) + right("p99", 11) + right("all", 11) + right("cpu/pod", 11))
+    var ours: [(p50: Double, p99: Double, all: Double, cpu: Double)] = []
+    var bare: [(p50: Double, p99: Double, all: Double, cpu: Double)] = []
     for round in stride(from: 1, through: runs, by: 1) {
         let names = (0..<podCount).map { "bench-\(round)-\($0)" }
         let result = try await startPods(names)
         try await deletePods(names)
         await waitForRuntimeEmpty()
         let anchor = await bareRuns(round)
-        ours.append((percentile(result.perPod, 0.5), percentile(result.perPod, 0.99), result.all))
-        bare.append((percentile(anchor.perContainer, 0.5), percentile(anchor.perContainer, 0.99), anchor.all))
-        print(column("\(round)", 39) + " \(ms(ours.last!.p50))  \(ms(ours.last!.p99))  \(ms(ours.last!.all))   " + column("", 16)
-            + " \(ms(bare.last!.p50))  \(ms(bare.last!.p99))  \(ms(bare.last!.all))")
+        ours.append((percentile(result.perPod, 0.5), percentile(result.perPod, 0.99), result.all, result.cpu / Double(podCount)))
+        bare.append((percentile(anchor.perContainer, 0.5), percentile(anchor.perContainer, 0.99), anchor.all, anchor.cpu / Double(podCount)))
+        print(column("\(round)", 39) + " \(ms(ours.last!.p50))  \(ms(ours.last!.p99))  \(ms(ours.last!.all))  \(ms(ours.last!.cpu))   "
+            + column("", 16) + " \(ms(bare.last!.p50))  \(ms(bare.last!.p99))  \(ms(bare.last!.all))  \(ms(bare.last!.cpu))")
     }
     if runs > 0 {
-    let p50 = median(ours.map(\.p50)), p99 = median(ours.map(\.p99)), all = median(ours.map(\.all))
-    let bp50 = median(bare.map(\.p50)), bp99 = median(bare.map(\.p99)), ball = median(bare.map(\.all))
-    print(column("median", 39) + " \(ms(p50))  \(ms(p99))  \(ms(all))   " + column("", 16) + " \(ms(bp50))  \(ms(bp99))  \(ms(ball))")
-    print(String(format: "ratio node-agent / bare ctr: p50 %.2fx, p99 %.2fx, all %.2fx", p50 / bp50, p99 / bp99, all / ball)
+    let p50 = median(ours.map(\.p50)), p99 = median(ours.map(\.p99)), all = median(ours.map(\.all)), cpu = median(ours.map(\.cpu))
+    let bp50 = median(bare.map(\.p50)), bp99 = median(bare.map(\.p99)), ball = median(bare.map(\.all)), bcpu = median(bare.map(\.cpu))
+    print(column("median", 39) + " \(ms(p50))  \(ms(p99))  \(ms(all))  \(ms(cpu))   " + column("", 16)
+        + " \(ms(bp50))  \(ms(bp99))  \(ms(ball))  \(ms(bcpu))")
+    print(String(format: "ratio node-agent / bare ctr: p50 %.2fx, p99 %.2fx, all %.2fx, cpu/pod %.2fx", p50 / bp50, p99 / bp99, all / ball, cpu / bcpu)
         + "   (target: p99 pod start under 2 s: \(p99 < 2 ? "met" : "NOT met"))")
     }
 
