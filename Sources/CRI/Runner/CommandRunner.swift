@@ -157,7 +157,6 @@ public struct SubprocessCommandRunner: CommandRunning {
 
     public func run(_ invocation: CommandInvocation) async throws -> CommandResult {
         let configuration = Self.configuration(for: invocation)
-        let limit = outputLimit
         return try await Self.withTimeout(invocation) {
             do {
                 let result: ExecutionResult<Void, CollectedText, CollectedText>
@@ -166,9 +165,7 @@ public struct SubprocessCommandRunner: CommandRunning {
                 } else {
                     result = try await Subprocess.run(configuration, input: .none, output: CollectedText(), error: CollectedText())
                 }
-                if result.standardOutput.utf8.count > limit || result.standardError.utf8.count > limit {
-                    throw CommandError.outputTooLarge(invocation, status: Self.status(result.terminationStatus), limit: limit)
-                }
+                try checkLimit(invocation, result.terminationStatus, result.standardOutput, result.standardError)
                 return CommandResult(
                     status: Self.status(result.terminationStatus),
                     stdout: result.standardOutput,
@@ -196,12 +193,17 @@ public struct SubprocessCommandRunner: CommandRunning {
                 }
                 if !buffer.isEmpty { await line(String(decoding: buffer, as: UTF8.self)) }
             }
-            if result.standardError.utf8.count > outputLimit {
-                throw CommandError.outputTooLarge(invocation, status: Self.status(result.terminationStatus), limit: outputLimit)
-            }
+            try checkLimit(invocation, result.terminationStatus, result.standardError)
             return CommandResult(status: Self.status(result.terminationStatus), stdout: "", stderr: result.standardError)
         } catch let error as SubprocessError {
             throw Self.translate(error, invocation)
+        }
+    }
+
+    /// Refuses a finished command's output when any stream is over ``outputLimit``, naming the command.
+    private func checkLimit(_ invocation: CommandInvocation, _ termination: TerminationStatus, _ outputs: String...) throws {
+        if outputs.contains(where: { $0.utf8.count > outputLimit }) {
+            throw CommandError.outputTooLarge(invocation, status: Self.status(termination), limit: outputLimit)
         }
     }
 
