@@ -32,9 +32,10 @@ public actor CLIContainerRuntime: ContainerRuntime {
     private var taskListing: (task: Task<[String: CLITask], any Error>, sequence: UInt64)?
     /// Image statuses learned by ensure/pull/status, so creating a container needs no extra image lookup.
     private var imageCache: [String: ImageStatus] = [:]
-    /// Each image's STOPSIGNAL (nil: it sets none) by image digest. ctr copies it into every container's labels, so
-    /// one `containers info` per image tells it, not one per container stopped.
-    private var imageStopSignals: [String: String?] = [:]
+    /// Each image's STOPSIGNAL lookup by image digest: the signal, or nil when the image sets none; the lookup's own
+    /// nil when it failed (it is tried again then). ctr copies the signal into every container's labels, so one
+    /// `containers info` per image tells it, not one per container stopped, also when 30 pods stop at once.
+    private var imageStopSignals: [String: Task<String??, Never>] = [:]
     /// Containers whose task is already deleted (by the reap or the exit delivery); removal skips that ctr call.
     private var tasksDeleted: Set<String> = []
     private var tracker = ExitTracker()
@@ -564,12 +565,22 @@ public actor CLIContainerRuntime: ContainerRuntime {
         }
     }
 
-    /// The STOPSIGNAL of the container's image, from the label ctr set at create; looked up once per image digest.
+    /// The STOPSIGNAL of the container's image, from the label ctr set at create; looked up once per image digest
+    /// (callers asking while the lookup is in flight share it).
     private func imageStopSignal(of status: ContainerStatus) async -> String? {
-        if let digest = status.imageDigest, let known = imageStopSignals[digest] { return known }
-        guard let info = try? await cli.container(status.id) else { return nil }
-        let signal = info.labels["io.containerd.image.config.stop-signal"]
-        if let digest = status.imageDigest { imageStopSignals[digest] = .some(signal) }
+        let cli = self.cli, id = status.id
+        let lookup = { @Sendable () async -> String?? in
+            guard let info = try? await cli.container(id) else { return nil }
+            return .some(info.labels["io.containerd.image.config.stop-signal"])
+        }
+        guard let digest = status.imageDigest else { return await lookup() ?? nil }
+        if let known = imageStopSignals[digest], let signal = await known.value { return signal }
+        let task = Task(operation: lookup)
+        imageStopSignals[digest] = task
+        guard let signal = await task.value else {
+            if imageStopSignals[digest] == task { imageStopSignals[digest] = nil }
+            return nil
+        }
         return signal
     }
 
@@ -692,7 +703,7 @@ public actor CLIContainerRuntime: ContainerRuntime {
     }
 
     private func performRecovery() async throws -> RecoveryReport {
-        try await wrap("containerd") { try await cli.ping() }
+        _ = try await wrap("containerd") { try await cli.ping() }
         var report = RecoveryReport()
         let prefix = configuration.idPrefix
         // Sandboxes from their records.
