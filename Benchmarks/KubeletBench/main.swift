@@ -167,6 +167,15 @@ func machineBusySeconds() -> Double {
     return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// The memory cgroups the kernel holds, live and dying (the `memory` row of /proc/cgroups; nil without cgroup v1's
+/// memory controller). A removed container's cgroup lingers while page cache is charged to it, and every container
+/// start and stop gets slower as they pile up: per-pod CPU grows run after run, for bare ctr as much as for us.
+func memoryCgroups() -> Int? {
+    let text = (try? String(contentsOfFile: "/proc/cgroups", encoding: .utf8)) ?? ""
+    let row = text.split(separator: "\n").first { $0.hasPrefix("memory\t") }?.split(separator: "\t")
+    return row.flatMap { $0.count > 2 ? Int($0[2]) : nil }
+}
+
 /// Creates `count` pods at once and returns each one's time from creation until the API shows it Running, the time
 /// until the last one runs, and the machine's CPU time in that window.
 func startPods(_ names: [String]) async throws -> (perPod: [Double], all: Double, cpu: Double) {
@@ -307,6 +316,7 @@ do {
         try await Task.sleep(for: .milliseconds(100))
     }
     print("KubeletBench: \(podCount) pods at once, \(runs) runs (node-agent \(daemonBinary))")
+    let cgroupsBefore = memoryCgroups()
     func column(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
     func right(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
     print(column("run", 8) + column("node-agent: created → Running", 31) + right("p50", 10) + right("p99", 11) + right("all", 11)
@@ -323,6 +333,10 @@ do {
         bare.append((percentile(anchor.perContainer, 0.5), percentile(anchor.perContainer, 0.99), anchor.all, anchor.cpu / Double(podCount)))
         print(column("\(round)", 39) + " \(ms(ours.last!.p50))  \(ms(ours.last!.p99))  \(ms(ours.last!.all))  \(ms(ours.last!.cpu))   "
             + column("", 16) + " \(ms(bare.last!.p50))  \(ms(bare.last!.p99))  \(ms(bare.last!.all))  \(ms(bare.last!.cpu))")
+    }
+    if runs > 0, let cgroupsBefore, let cgroupsAfter = memoryCgroups() {
+        print("memory cgroups (live and dying): \(cgroupsBefore) before the runs, \(cgroupsAfter) after; dying ones make every start dearer"
+            + " (`sync; echo 1 > /proc/sys/vm/drop_caches` lets the kernel free them)")
     }
     if runs > 0 {
     let p50 = median(ours.map(\.p50)), p99 = median(ours.map(\.p99)), all = median(ours.map(\.all)), cpu = median(ours.map(\.cpu))
