@@ -316,7 +316,12 @@ struct CommandRunnerTests {
         let runner = EnvironmentRecorder(stdout: "Server:\n  Version: 1.6.20\n")
         _ = try await CtrCLI(runner: runner).ping()
         _ = try await NerdctlCLI(runner: runner).ping()
-        let cni = CNIPluginRunner(binDirectories: ["/usr/lib/cni", "/opt/cni/bin"], runner: EnvironmentRecorder(stdout: cannedCNIResult, into: runner))
+        // The plugin only has to exist; the recorder answers for it.
+        let bin = FileManager.default.temporaryDirectory.appendingPathComponent("nacri-helper-env-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: bin) }
+        #expect(FileManager.default.createFile(atPath: bin + "/bridge", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755]))
+        let cni = CNIPluginRunner(binDirectories: [bin], runner: EnvironmentRecorder(stdout: cannedCNIResult, into: runner))
         let network = try CNINetworkList(data: Data(#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"}]}"#.utf8), source: "x.conflist")
         let attachment = CNIPluginRunner.Attachment(containerID: "c", netnsPath: "/var/run/netns/x", pod: PodIdentity(uid: "u", name: "p", namespace: "d"))
         _ = try await cni.add(network, attachment, logger: Logger(label: "test"))
