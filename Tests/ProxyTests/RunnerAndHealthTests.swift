@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Metrics
 @testable import Proxy
 import ServiceLifecycle
 import Synchronization
@@ -169,5 +171,39 @@ struct StandaloneEndpointsTests {
         let http = ServicePortName(NamespacedName("default", "web"), port: "http", protocol: .tcp)
         let port = ServicePort(clusterIP: IPAddress("10.96.0.10")!, port: 80, protocol: .tcp)
         #expect(EndpointSelection(endpoints: endpoints?[http] ?? [], port: port, nodeZone: nil).clusterEndpoints.map(\.description) == ["10.88.0.5:8080"])
+    }
+}
+
+@Suite("Proxier inputs")
+struct ProxierInputsTests {
+    func inputs() -> ProxierInputs {
+        let logger = Logger(label: "test")
+        let inputs = ProxierInputs(
+            family: .ipv4, nodeName: "node-a", health: ProxyHealth(timeout: .seconds(60)), events: LoggingEventRecorder(logger: logger),
+            logger: logger, serviceChangesPending: Gauge(label: "test_service_changes"), endpointChangesPending: Gauge(label: "test_endpoint_changes"))
+        inputs.servicesSynced()
+        inputs.endpointSlicesSynced()
+        return inputs
+    }
+
+    @Test("a zone change while a sync runs makes the next sync a full one with the new zone")
+    func zoneChangeDuringSync() throws {
+        let inputs = inputs()
+        let first = try #require(inputs.take())
+        #expect(first.needFullSync)
+        inputs.synced(first, ok: true)
+        let running = try #require(inputs.take())
+        #expect(!running.needFullSync && running.nodeZone == nil)
+        // The Node's zone label arrives while `running` is being applied.
+        inputs.nodeChanged(NodeObject(metadata: ObjectMeta(name: "node-a", labels: [NodeObject.zoneLabel: "z1"])))
+        inputs.synced(running, ok: true)
+        let next = try #require(inputs.take())
+        #expect(next.needFullSync && next.nodeZone == "z1")
+        inputs.synced(next, ok: true)
+        #expect(inputs.take()?.needFullSync == false)
+        // A failed sync owes a full one.
+        let failing = try #require(inputs.take())
+        inputs.synced(failing, ok: false)
+        #expect(inputs.take()?.needFullSync == true)
     }
 }

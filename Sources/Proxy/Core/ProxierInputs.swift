@@ -20,8 +20,15 @@ final class ProxierInputs: Sendable {
         var servicesSynced = false
         var endpointSlicesSynced = false
         var needFullSync = true
+        /// Counts full-sync requests, so a sync clears the request only when none came in while it ran.
+        var fullSyncRequests: UInt64 = 0
         /// Service ports changed since the last successful sync.
         var dirty: Set<ServicePortName> = []
+
+        mutating func requestFullSync() {
+            needFullSync = true
+            fullSyncRequests &+= 1
+        }
     }
 
     /// What a sync works from.
@@ -31,6 +38,8 @@ final class ProxierInputs: Sendable {
         var nodeZone: String?
         /// A full sync was asked for (a zone change, a failed sync, or none succeeded yet).
         var needFullSync: Bool
+        /// ``State/fullSyncRequests`` when this was taken.
+        var fullSyncRequests: UInt64
         /// The ports changed since the last successful sync.
         var changed: Set<ServicePortName>
         var serviceUpdate: ServiceMapUpdate
@@ -96,14 +105,14 @@ final class ProxierInputs: Sendable {
         let changed = state.withLock { state in
             defer { state.nodeZone = zone }
             // Topology hints touch every Service: rebuild everything.
-            if state.nodeZone != zone { state.needFullSync = true }
+            if state.nodeZone != zone { state.requestFullSync() }
             return state.nodeZone != zone
         }
         if changed { queued() }
     }
 
     func requestFullSync() {
-        state.withLock { $0.needFullSync = true }
+        state.withLock { $0.requestFullSync() }
         sync()
     }
 
@@ -148,6 +157,7 @@ final class ProxierInputs: Sendable {
             }
             return Taken(
                 services: state.services, endpoints: state.endpoints, nodeZone: state.nodeZone, needFullSync: state.needFullSync,
+                fullSyncRequests: state.fullSyncRequests,
                 changed: state.dirty, serviceUpdate: serviceUpdate, endpointsUpdate: endpointsUpdate, triggerTimes: triggerTimes)
         }
         serviceChangesPending.record(0)
@@ -156,11 +166,16 @@ final class ProxierInputs: Sendable {
     }
 
     /// After a sync of `taken`: when it succeeded its ports are clean (ports changed meanwhile stay dirty) and no
-    /// full sync is owed; when it failed the next sync is a full one.
+    /// full sync is owed, unless one was asked for while it ran (a zone change then would otherwise be lost: the
+    /// sync worked from the old zone); when it failed the next sync is a full one.
     func synced(_ taken: Taken, ok: Bool) {
         state.withLock { state in
-            if ok { state.dirty.subtract(taken.changed) }
-            state.needFullSync = !ok
+            if ok {
+                state.dirty.subtract(taken.changed)
+                if state.fullSyncRequests == taken.fullSyncRequests { state.needFullSync = false }
+            } else {
+                state.needFullSync = true
+            }
         }
     }
 }
