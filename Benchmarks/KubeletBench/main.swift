@@ -334,11 +334,11 @@ do {
         print(column("\(round)", 39) + " \(ms(ours.last!.p50))  \(ms(ours.last!.p99))  \(ms(ours.last!.all))  \(ms(ours.last!.cpu))   "
             + column("", 16) + " \(ms(bare.last!.p50))  \(ms(bare.last!.p99))  \(ms(bare.last!.all))  \(ms(bare.last!.cpu))")
     }
-    if runs > 0, let cgroupsBefore, let cgroupsAfter = memoryCgroups() {
+    if runs > 0 {
+    if let cgroupsBefore, let cgroupsAfter = memoryCgroups() {
         print("memory cgroups (live and dying): \(cgroupsBefore) before the runs, \(cgroupsAfter) after; dying ones make every start dearer"
             + " (`sync; echo 1 > /proc/sys/vm/drop_caches` lets the kernel free them)")
     }
-    if runs > 0 {
     let p50 = median(ours.map(\.p50)), p99 = median(ours.map(\.p99)), all = median(ours.map(\.all)), cpu = median(ours.map(\.cpu))
     let bp50 = median(bare.map(\.p50)), bp99 = median(bare.map(\.p99)), ball = median(bare.map(\.all)), bcpu = median(bare.map(\.cpu))
     print(column("median", 39) + " \(ms(p50))  \(ms(p99))  \(ms(all))  \(ms(cpu))   " + column("", 16)

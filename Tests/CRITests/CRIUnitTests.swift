@@ -313,7 +313,7 @@ struct CommandRunnerTests {
         #expect(seen.stdout == (ProcessInfo.processInfo.environment["GOMAXPROCS"] ?? "1"))
 
         let cannedCNIResult = #"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[{"interface":0,"address":"10.251.0.9/24"}]}"#
-        let runner = EnvironmentRecorder(stdout: "Server:\n  Version: 1.6.20\n")
+        let runner = EnvironmentRecorder { $0.executable.hasSuffix("/bridge") ? cannedCNIResult : "Server:\n  Version: 1.6.20\n" }
         _ = try await CtrCLI(runner: runner).ping()
         _ = try await NerdctlCLI(runner: runner).ping()
         // The plugin only has to exist; the recorder answers for it.
@@ -321,7 +321,7 @@ struct CommandRunnerTests {
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: bin) }
         #expect(FileManager.default.createFile(atPath: bin + "/bridge", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755]))
-        let cni = CNIPluginRunner(binDirectories: [bin], runner: EnvironmentRecorder(stdout: cannedCNIResult, into: runner))
+        let cni = CNIPluginRunner(binDirectories: [bin], runner: runner)
         let network = try CNINetworkList(data: Data(#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"}]}"#.utf8), source: "x.conflist")
         let attachment = CNIPluginRunner.Attachment(containerID: "c", netnsPath: "/var/run/netns/x", pod: PodIdentity(uid: "u", name: "p", namespace: "d"))
         _ = try await cni.add(network, attachment, logger: Logger(label: "test"))
@@ -332,31 +332,22 @@ struct CommandRunnerTests {
     }
 }
 
-/// Answers every command with the same output, without running it, and records each one's extra environment.
+/// Answers each command with `stdout(invocation)`, without running it, and records each one's extra environment.
 final class EnvironmentRecorder: CommandRunning {
-    private let stdout: String
-    private let recorded: Mutex<[[String: String]]>
-    private let sink: EnvironmentRecorder?
+    private let stdout: @Sendable (CommandInvocation) -> String
+    private let recorded = Mutex<[[String: String]]>([])
 
-    init(stdout: String, into sink: EnvironmentRecorder? = nil) {
-        self.stdout = stdout
-        self.recorded = Mutex([])
-        self.sink = sink
-    }
+    init(stdout: @escaping @Sendable (CommandInvocation) -> String) { self.stdout = stdout }
 
     var environments: [[String: String]] { recorded.withLock { $0 } }
 
-    private func record(_ environment: [String: String]) {
-        if let sink { sink.record(environment) } else { recorded.withLock { $0.append(environment) } }
-    }
-
     func run(_ invocation: CommandInvocation) async throws -> CommandResult {
-        record(invocation.environment)
-        return CommandResult(status: 0, stdout: stdout, stderr: "")
+        recorded.withLock { $0.append(invocation.environment) }
+        return CommandResult(status: 0, stdout: stdout(invocation), stderr: "")
     }
 
     func stream(_ invocation: CommandInvocation, line: @Sendable (String) async -> Void) async throws -> CommandResult {
-        record(invocation.environment)
+        recorded.withLock { $0.append(invocation.environment) }
         return CommandResult(status: 0, stdout: "", stderr: "")
     }
 }

@@ -19,16 +19,15 @@ final class ProxierInputs: Sendable {
         var nodeZone: String?
         var servicesSynced = false
         var endpointSlicesSynced = false
-        var needFullSync = true
-        /// Counts full-sync requests, so a sync clears the request only when none came in while it ran.
-        var fullSyncRequests: UInt64 = 0
+        /// Full syncs asked for (a zone change, a failed sync; the first sync is one) and the request count the last
+        /// successful sync covered: a request that comes in while a sync runs stays owed.
+        var fullSyncRequests: UInt64 = 1
+        var fullSyncsDone: UInt64 = 0
+        var needFullSync: Bool { fullSyncRequests != fullSyncsDone }
         /// Service ports changed since the last successful sync.
         var dirty: Set<ServicePortName> = []
 
-        mutating func requestFullSync() {
-            needFullSync = true
-            fullSyncRequests &+= 1
-        }
+        mutating func requestFullSync() { fullSyncRequests += 1 }
     }
 
     /// What a sync works from.
@@ -172,9 +171,9 @@ final class ProxierInputs: Sendable {
         state.withLock { state in
             if ok {
                 state.dirty.subtract(taken.changed)
-                if state.fullSyncRequests == taken.fullSyncRequests { state.needFullSync = false }
+                state.fullSyncsDone = taken.fullSyncRequests
             } else {
-                state.needFullSync = true
+                state.requestFullSync()
             }
         }
     }
